@@ -1,0 +1,53 @@
+# fedpetition: `make test` and `make run` work on a fresh clone with nothing installed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR := var/run
+
+.PHONY: all venv test lint typecheck unit run bench bench-full vectors clean
+
+all: test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check fedpetition tests spec/vectors benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy fedpetition
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+# The main job at this stage: simulate a federation's published logs, verify
+# them, and check one signer's receipt.
+run: $(STAMP)
+	@mkdir -p $(RUN_DIR)
+	$(BIN)/fedpetition simulate --nodes 3 --signatures 30000 --duplicates 1200 \
+		--withdrawals 300 --seed 2016 --out $(RUN_DIR)/federation.zip \
+		--receipt $(RUN_DIR)/receipt.fpr
+	$(BIN)/fedpetition verify $(RUN_DIR)/federation.zip
+	$(BIN)/fedpetition verify-receipt $(RUN_DIR)/receipt.fpr
+
+vectors: $(STAMP)
+	$(BIN)/python spec/vectors/generate.py
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full
+
+clean:
+	rm -rf $(VENV) var bench-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

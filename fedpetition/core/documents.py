@@ -1,0 +1,354 @@
+"""Signed petition documents (spec §3): petition versions and the host roster.
+
+Both are canonical MessagePack maps signed by the petition's origin node. They
+travel inside a small envelope, ``{"body": <bin>, "signature": <bin 64>}``; the
+signature is Ed25519 over ``DOCUMENT_CONTEXT || body``. Entries bind to a version
+by its digest, SHA-256(body), so the digest never depends on the envelope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import encoding, names
+from .errors import DecodeError, LocalProtocolError, SignatureError
+from .notes import Signer, VerifierKey
+
+DOCUMENT_CONTEXT = b"fedpetition-document/v1\n"  # spec §3.1: domain separation
+DIGEST_SIZE = 32
+MAX_TITLE = 300
+MAX_TEXT = 50_000
+MAX_ADDRESSEE = 300
+MAX_HOSTS = 1000
+MAX_TIME = 2**40  # spec §3.2: far beyond any real date, keeps times in int64
+
+SIG_ED25519 = 0x01
+SIG_COSIGNATURE = 0x04
+
+
+def _check_time(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_TIME:
+        raise DecodeError(f"{what} must be a Unix time in seconds")
+    return value
+
+
+def _check_text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise DecodeError(f"{what} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _expect_keys(doc: Mapping[str, Any], required: set[str], optional: set[str], what: str) -> None:
+    keys = set(doc)
+    missing = required - keys
+    if missing:
+        raise DecodeError(f"{what} lacks {', '.join(sorted(missing))}")
+    unknown = keys - required - optional
+    if unknown:
+        raise DecodeError(f"{what} has unknown fields {', '.join(sorted(unknown))}")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedDocument:
+    """A document body and the origin's signature over it (spec §3.1)."""
+
+    body: bytes
+    signature: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the body: what entries and later versions refer to."""
+        return hashlib.sha256(self.body).digest()
+
+    def encode(self) -> bytes:
+        return encoding.encode({"body": self.body, "signature": self.signature})
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedDocument:
+        doc = encoding.decode_map(data, "signed document")
+        _expect_keys(doc, {"body", "signature"}, set(), "signed document")
+        body, signature = doc["body"], doc["signature"]
+        if not isinstance(body, bytes) or not isinstance(signature, bytes):
+            raise DecodeError("signed document body and signature must be byte strings")
+        if len(signature) != 64:
+            raise DecodeError("signed document signature must be 64 bytes")
+        return cls(body, signature)
+
+    @classmethod
+    def sign(cls, body: bytes, signer: Signer) -> SignedDocument:
+        return cls(body, signer.sign(DOCUMENT_CONTEXT + body))
+
+    def verify(self, key: VerifierKey) -> None:
+        """Raise SignatureError unless ``key`` signed this document."""
+        if key.sig_type != SIG_ED25519:
+            raise LocalProtocolError("documents are verified with an Ed25519 note key")
+        try:
+            key.verify(DOCUMENT_CONTEXT + self.body, self.signature)
+        except SignatureError as e:
+            raise SignatureError(f"document is not signed by {key.name}: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class PetitionVersion:
+    """One version of a petition's text (spec §3.2)."""
+
+    id: str
+    version: int
+    previous: bytes | None
+    languages: tuple[str, ...]
+    title: Mapping[str, str]
+    text: Mapping[str, str]
+    addressee: str
+    created: int
+    deadline: int
+    thresholds: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except DecodeError as e:
+            raise LocalProtocolError(str(e)) from e
+
+    def _check(self) -> None:
+        names.check_petition_id(self.id)
+        if not isinstance(self.version, int) or self.version < 1:
+            raise DecodeError("petition version must be a positive integer")
+        if (self.previous is None) != (self.version == 1):
+            raise DecodeError("previous is null exactly for version 1")
+        if self.previous is not None and len(self.previous) != DIGEST_SIZE:
+            raise DecodeError("previous must be a 32-byte digest")
+        if not self.languages or len(set(self.languages)) != len(self.languages):
+            raise DecodeError("languages must be a non-empty list without repeats")
+        for lang in self.languages:
+            names.check_language(lang)
+        for field, texts, limit in (("title", self.title, MAX_TITLE), ("text", self.text, MAX_TEXT)):
+            if set(texts) != set(self.languages):
+                raise DecodeError(f"{field} must have exactly one entry per language")
+            for lang, value in texts.items():
+                _check_text(value, f"{field}[{lang}]", limit)
+        _check_text(self.addressee, "addressee", MAX_ADDRESSEE)
+        _check_time(self.created, "created")
+        _check_time(self.deadline, "deadline")
+        if self.deadline <= self.created:
+            raise DecodeError("deadline must be after created")
+        previous = 0
+        for threshold in self.thresholds:
+            if not isinstance(threshold, int) or isinstance(threshold, bool):
+                raise DecodeError("thresholds must be integers")
+            if threshold <= previous:
+                raise DecodeError("thresholds must be positive and strictly increasing")
+            previous = threshold
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "type": "petition",
+            "id": self.id,
+            "version": self.version,
+            "previous": self.previous,
+            "languages": list(self.languages),
+            "title": dict(self.title),
+            "text": dict(self.text),
+            "addressee": self.addressee,
+            "created": self.created,
+            "deadline": self.deadline,
+            "thresholds": list(self.thresholds),
+        }
+
+    def encode(self) -> bytes:
+        return encoding.encode(self.to_map())
+
+    @property
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.encode()).digest()
+
+    @classmethod
+    def decode(cls, body: bytes) -> PetitionVersion:
+        doc = encoding.decode_map(body, "petition document")
+        fields = {"type", "id", "version", "previous", "languages", "title", "text",
+                  "addressee", "created", "deadline", "thresholds"}
+        _expect_keys(doc, fields, set(), "petition document")
+        if doc["type"] != "petition":
+            raise DecodeError("petition document type must be 'petition'")
+        for field in ("languages", "thresholds"):
+            if not isinstance(doc[field], list):
+                raise DecodeError(f"{field} must be an array")
+        for field in ("title", "text"):
+            if not isinstance(doc[field], dict):
+                raise DecodeError(f"{field} must be a map")
+        if doc["previous"] is not None and not isinstance(doc["previous"], bytes):
+            raise DecodeError("previous must be a byte string or nil")
+        try:
+            return cls(
+                id=doc["id"],
+                version=doc["version"],
+                previous=doc["previous"],
+                languages=tuple(doc["languages"]),
+                title=doc["title"],
+                text=doc["text"],
+                addressee=doc["addressee"],
+                created=doc["created"],
+                deadline=doc["deadline"],
+                thresholds=tuple(doc["thresholds"]),
+            )
+        except LocalProtocolError as e:
+            raise DecodeError(f"petition document: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A node admitted to collect signatures for a petition (spec §3.3)."""
+
+    name: str
+    key: VerifierKey  # its note key (type 0x01): signs its checkpoints
+
+    def to_map(self) -> dict[str, Any]:
+        return {"name": self.name, "key": str(self.key)}
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessPolicy:
+    """Which cosigners must vouch for a log's checkpoint, and how many (spec §3.4)."""
+
+    quorum: int
+    witnesses: tuple[VerifierKey, ...]
+
+    def to_map(self) -> dict[str, Any]:
+        return {"quorum": self.quorum, "witnesses": [str(w) for w in self.witnesses]}
+
+    def eligible(self, log_key: VerifierKey) -> tuple[VerifierKey, ...]:
+        """The witnesses that may vouch for a log: never the log's own key."""
+        return tuple(w for w in self.witnesses if w.public_key != log_key.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class HostRoster:
+    """The origin's signed list of hosts and witness policy (spec §3.3)."""
+
+    petition: str
+    serial: int
+    hosts: tuple[Host, ...]
+    policy: WitnessPolicy
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except DecodeError as e:
+            raise LocalProtocolError(str(e)) from e
+
+    def _check(self) -> None:
+        names.check_petition_id(self.petition)
+        if not isinstance(self.serial, int) or self.serial < 1:
+            raise DecodeError("roster serial must be a positive integer")
+        if not 0 < len(self.hosts) <= MAX_HOSTS:
+            raise DecodeError(f"a roster lists 1 to {MAX_HOSTS} hosts")
+        seen_names: set[str] = set()
+        seen_keys: set[bytes] = set()
+        for host in self.hosts:
+            names.check_node_name(host.name)
+            if host.key.name != host.name or host.key.sig_type != SIG_ED25519:
+                raise DecodeError(f"host {host.name} key must be an Ed25519 note key named after it")
+            if host.name in seen_names or host.key.public_key in seen_keys:
+                raise DecodeError(f"host {host.name} is listed twice")
+            seen_names.add(host.name)
+            seen_keys.add(host.key.public_key)
+        witness_keys = set()
+        for witness in self.policy.witnesses:
+            if witness.sig_type != SIG_COSIGNATURE:
+                raise DecodeError(f"witness {witness.name} must be a cosignature key (type 0x04)")
+            if witness.public_key in witness_keys:
+                raise DecodeError(f"witness {witness.name} is listed twice")
+            witness_keys.add(witness.public_key)
+        quorum = self.policy.quorum
+        if not isinstance(quorum, int) or quorum < 0:
+            raise DecodeError("witness quorum must be a non-negative integer")
+        for host in self.hosts:
+            if quorum > len(self.policy.eligible(host.key)):
+                raise DecodeError(f"witness quorum {quorum} cannot be met for host {host.name}")
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "type": "hosts",
+            "petition": self.petition,
+            "serial": self.serial,
+            "hosts": [h.to_map() for h in self.hosts],
+            "witness_policy": self.policy.to_map(),
+        }
+
+    def encode(self) -> bytes:
+        return encoding.encode(self.to_map())
+
+    @classmethod
+    def decode(cls, body: bytes) -> HostRoster:
+        doc = encoding.decode_map(body, "host roster")
+        _expect_keys(doc, {"type", "petition", "serial", "hosts", "witness_policy"}, set(),
+                     "host roster")
+        if doc["type"] != "hosts":
+            raise DecodeError("host roster type must be 'hosts'")
+        if not isinstance(doc["hosts"], list):
+            raise DecodeError("hosts must be an array")
+        hosts = []
+        for item in doc["hosts"]:
+            if not isinstance(item, dict):
+                raise DecodeError("each host must be a map")
+            _expect_keys(item, {"name", "key"}, set(), "host")
+            hosts.append(Host(names.check_node_name(item["name"]), _parse_vkey(item["key"])))
+        policy = doc["witness_policy"]
+        if not isinstance(policy, dict):
+            raise DecodeError("witness_policy must be a map")
+        _expect_keys(policy, {"quorum", "witnesses"}, set(), "witness_policy")
+        if not isinstance(policy["witnesses"], list):
+            raise DecodeError("witnesses must be an array")
+        witnesses = tuple(_parse_vkey(w) for w in policy["witnesses"])
+        if not isinstance(policy["quorum"], int) or isinstance(policy["quorum"], bool):
+            raise DecodeError("witness quorum must be an integer")
+        try:
+            return cls(doc["petition"], doc["serial"], tuple(hosts),
+                       WitnessPolicy(policy["quorum"], witnesses))
+        except LocalProtocolError as e:
+            raise DecodeError(f"host roster: {e}") from e
+
+
+def _parse_vkey(value: object) -> VerifierKey:
+    if not isinstance(value, str):
+        raise DecodeError("a verifier key must be a string")
+    return VerifierKey.parse(value)
+
+
+def sign_petition(version: PetitionVersion, signer: Signer) -> SignedDocument:
+    """Sign a petition version as its origin (spec §3.2)."""
+    if signer.name != names.petition_origin(version.id):
+        raise LocalProtocolError("only the petition's origin node signs its versions")
+    return SignedDocument.sign(version.encode(), signer)
+
+
+def sign_roster(roster: HostRoster, signer: Signer) -> SignedDocument:
+    """Sign a host roster as the petition's origin (spec §3.3)."""
+    if signer.name != names.petition_origin(roster.petition):
+        raise LocalProtocolError("only the petition's origin node signs its roster")
+    return SignedDocument.sign(roster.encode(), signer)
+
+
+def check_version_chain(versions: Sequence[PetitionVersion], digests: Sequence[bytes]) -> None:
+    """Raise DecodeError unless versions 1..n form one hash chain (spec §3.2)."""
+    if not versions:
+        raise DecodeError("a petition has at least one version")
+    petition_id = versions[0].id
+    for number, (version, _digest) in enumerate(zip(versions, digests, strict=True), start=1):
+        if version.id != petition_id:
+            raise DecodeError(f"version {number} belongs to petition {version.id}")
+        if version.version != number:
+            raise DecodeError(f"version {number} is numbered {version.version}")
+        if number > 1:
+            if version.previous != digests[number - 2]:
+                raise DecodeError(f"version {number} does not chain to version {number - 1}")
+            if version.created < versions[number - 2].created:
+                raise DecodeError(f"version {number} is older than version {number - 1}")

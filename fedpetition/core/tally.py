@@ -1,0 +1,139 @@
+"""The federated tally (spec §9): which entries count, and how often.
+
+Within one log each nullifier moves through ``signed`` and ``withdrawn`` states;
+a ``sign`` while signed or a ``withdraw`` while not signed breaks the log. Across
+logs a nullifier counts once if it ends ``signed`` in at least one log. Its
+region and version are those of the sign entry in the first such log in roster
+order (the latest sign in that log).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .entries import SignEntry, WithdrawEntry
+from .errors import VerificationError
+
+STEP_LOG_RULES = "log-rules"
+
+SIGNED = 1
+WITHDRAWN = 2
+
+
+class LogTally:
+    """Applies one log's entries in order and keeps each nullifier's state.
+
+    Each nullifier maps to one shared ``(state, region, version digest)`` tuple:
+    the few distinct tuples are interned, so a million signers cost a million
+    dictionary slots and keys, not a million tuples.
+    """
+
+    __slots__ = ("_interned", "_state", "entries", "origin", "signs", "withdrawals")
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self._state: dict[bytes, tuple[int, str | None, bytes]] = {}
+        self._interned: dict[tuple[int, str | None, bytes], tuple[int, str | None, bytes]] = {}
+        self.entries = 0
+        self.signs = 0
+        self.withdrawals = 0
+
+    def apply_entry(self, index: int, entry: SignEntry | WithdrawEntry) -> None:
+        """Apply a decoded entry (see :meth:`apply`)."""
+        if isinstance(entry, SignEntry):
+            self.apply(index, True, entry.nullifier, entry.region, entry.petition)
+        else:
+            self.apply(index, False, entry.nullifier, None, entry.petition)
+
+    def apply(self, index: int, is_sign: bool, nullifier: bytes, region: str | None,
+              petition: bytes) -> None:
+        """Apply the entry at ``index``; raise VerificationError (log-rules) if it is illegal."""
+        previous = self._state.get(nullifier)
+        signed = previous is not None and previous[0] == SIGNED
+        if is_sign:
+            if signed:
+                raise VerificationError(
+                    STEP_LOG_RULES, "nullifier signed twice in the same log",
+                    log=self.origin, index=index)
+            value = (SIGNED, region, petition)
+            self.signs += 1
+        else:
+            if not signed:
+                raise VerificationError(
+                    STEP_LOG_RULES, "withdrawal of a nullifier that is not signed in this log",
+                    log=self.origin, index=index)
+            assert previous is not None
+            value = (WITHDRAWN, previous[1], previous[2])
+            self.withdrawals += 1
+        self._state[nullifier] = self._interned.setdefault(value, value)
+        self.entries += 1
+
+    def counted(self) -> Iterator[tuple[bytes, str | None, bytes]]:
+        """Nullifiers that end signed, with the region and version of their latest sign."""
+        for nullifier, (state, region, petition) in self._state.items():
+            if state == SIGNED:
+                yield nullifier, region, petition
+
+    @property
+    def withdrawn(self) -> int:
+        return sum(1 for state, _, _ in self._state.values() if state == WITHDRAWN)
+
+
+@dataclass
+class LogCount:
+    """One log's contribution to the tally."""
+
+    origin: str
+    host: str
+    entries: int
+    counted: int  # nullifiers that end signed in this log (the node's own count)
+    withdrawn: int  # nullifiers that end withdrawn in this log
+    duplicates: int  # of ``counted``, those already counted in an earlier log
+
+
+@dataclass
+class Tally:
+    """The federated count over the logs of a petition (spec §9)."""
+
+    total: int = 0
+    logs: list[LogCount] = field(default_factory=list)
+    regions: Counter[str] = field(default_factory=Counter)
+    no_region: int = 0
+    versions: Counter[int] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+class TallyBuilder:
+    """Merges logs, one at a time and in roster order, into one Tally.
+
+    Only one log's state is alive at a time beside the set of counted nullifiers,
+    so memory grows with the number of distinct signers, not with the entries.
+    """
+
+    def __init__(self, version_numbers: dict[bytes, int]) -> None:
+        self._versions = version_numbers
+        self._counted: set[bytes] = set()
+        self.tally = Tally()
+
+    def add_log(self, host: str, log: LogTally) -> LogCount:
+        counted = 0
+        duplicates = 0
+        tally = self.tally
+        for nullifier, region, version in log.counted():
+            counted += 1
+            if nullifier in self._counted:
+                duplicates += 1
+                continue
+            self._counted.add(nullifier)
+            if region is None:
+                tally.no_region += 1
+            else:
+                tally.regions[region] += 1
+            tally.versions[self._versions[version]] += 1
+        tally.total = len(self._counted)
+        tally.duplicates += duplicates
+        result = LogCount(log.origin, host, log.entries, counted, log.withdrawn, duplicates)
+        tally.logs.append(result)
+        return result

@@ -1,0 +1,96 @@
+"""Bundle files on disk (spec §10.3): a zip archive of served files.
+
+:class:`ZipSource` implements the core's ``FileSource``: anything wrong with the
+archive itself (truncation, bad CRC, encryption, oversized or duplicate members)
+is reported as a DecodeError, never as a zipfile or zlib exception.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from collections.abc import Iterable
+from types import TracebackType
+from typing import BinaryIO
+
+from fedpetition.core import tiles
+from fedpetition.core.bundle import check_member_path
+from fedpetition.core.errors import DecodeError
+
+# The largest member a conforming bundle can hold: a full entry bundle of
+# maximum-size entries (256 x (2 + 65535) bytes).
+MAX_MEMBER_SIZE = tiles.TILE_WIDTH * (2 + tiles.MAX_ENTRY_SIZE)
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no time: bundles are reproducible
+
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+                   RuntimeError, ValueError, UnicodeDecodeError, KeyError)
+
+
+class ZipSource:
+    """Reads a bundle archive; one open file, members read on demand."""
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+        try:
+            self._zip = zipfile.ZipFile(path, "r")
+            self._infos = self._zip.infolist()
+        except _ARCHIVE_ERRORS as e:
+            raise DecodeError(f"not a readable bundle archive: {e}") from e
+        self._by_name = {info.filename: info for info in self._infos}
+
+    def members(self) -> Iterable[str]:
+        return [info.filename for info in self._infos]
+
+    def read(self, path: str) -> bytes:
+        info = self._by_name.get(path)
+        if info is None:
+            raise DecodeError(f"the bundle has no member {path}")
+        if info.file_size > MAX_MEMBER_SIZE:
+            raise DecodeError(f"member {path} is larger than any conforming file")
+        try:
+            with self._zip.open(info) as member:
+                data = member.read(MAX_MEMBER_SIZE + 1)
+        except _ARCHIVE_ERRORS as e:
+            raise DecodeError(f"cannot read member {path}: {e}") from e
+        if len(data) != info.file_size:
+            raise DecodeError(f"member {path} does not have its recorded size")
+        return data
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> ZipSource:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class ZipBundleWriter:
+    """Writes members to a bundle archive, stored uncompressed and timeless."""
+
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self.members: list[str] = []
+
+    def add(self, path: str, data: bytes) -> None:
+        check_member_path(path)
+        info = zipfile.ZipInfo(path, date_time=_FIXED_TIME)
+        info.external_attr = 0o644 << 16
+        self._zip.writestr(info, data)
+        self.members.append(path)
+
+    def add_all(self, files: Iterable[tuple[str, bytes]]) -> None:
+        for path, data in files:
+            self.add(path, data)
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> ZipBundleWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
