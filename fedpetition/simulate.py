@@ -200,7 +200,7 @@ def simulate(spec: SimulationSpec, write: Writer, *, progress: Progress | None =
         result.expected_counts[log_origin] = counted
         if receipt_entry is not None:
             index, entry, salt, record = receipt_entry
-            reader = tiles.TileHashReader(checkpoint.size, lambda c, t=hash_tiles: t[c])
+            reader = tiles.TileHashReader(checkpoint.size, hash_tiles.__getitem__)
             result.receipt = Receipt(
                 petition=petition_id, log=log_origin, log_key=signers[host].verifier_key(),
                 quorum=roster.policy.quorum,

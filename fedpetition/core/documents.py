@@ -124,7 +124,8 @@ class PetitionVersion:
             raise DecodeError("languages must be a non-empty list without repeats")
         for lang in self.languages:
             names.check_language(lang)
-        for field, texts, limit in (("title", self.title, MAX_TITLE), ("text", self.text, MAX_TEXT)):
+        limits = (("title", self.title, MAX_TITLE), ("text", self.text, MAX_TEXT))
+        for field, texts, limit in limits:
             if set(texts) != set(self.languages):
                 raise DecodeError(f"{field} must have exactly one entry per language")
             for lang, value in texts.items():
@@ -249,7 +250,8 @@ class HostRoster:
         for host in self.hosts:
             names.check_node_name(host.name)
             if host.key.name != host.name or host.key.sig_type != SIG_ED25519:
-                raise DecodeError(f"host {host.name} key must be an Ed25519 note key named after it")
+                raise DecodeError(
+                    f"host {host.name} key must be an Ed25519 note key named after it")
             if host.name in seen_names or host.key.public_key in seen_keys:
                 raise DecodeError(f"host {host.name} is listed twice")
             seen_names.add(host.name)

@@ -22,7 +22,7 @@ from .errors import DecodeError, LocalProtocolError
 
 # What the canonical subset can hold, as Python values.
 Value: TypeAlias = (
-    None | bool | int | str | bytes | Sequence["Value"] | Mapping[str, "Value"]
+    bool | int | str | bytes | Sequence["Value"] | Mapping[str, "Value"] | None
 )
 
 MAX_DEPTH = 32  # spec §1.4: deeper nesting is rejected

@@ -70,6 +70,10 @@ class LogTally:
         self._state[nullifier] = self._interned.setdefault(value, value)
         self.entries += 1
 
+    def states(self) -> dict[bytes, tuple[int, str | None, bytes]]:
+        """Each nullifier's final ``(state, region, version digest)``; do not modify."""
+        return self._state
+
     def counted(self) -> Iterator[tuple[bytes, str | None, bytes]]:
         """Nullifiers that end signed, with the region and version of their latest sign."""
         for nullifier, (state, region, petition) in self._state.items():
@@ -118,22 +122,22 @@ class TallyBuilder:
         self.tally = Tally()
 
     def add_log(self, host: str, log: LogTally) -> LogCount:
-        counted = 0
-        duplicates = 0
+        # Set operations run in C: the per-signer Python work is one pass to
+        # pick the signed nullifiers and one to count the new ones by value.
+        states = log.states()
+        signed = {n for n, value in states.items() if value[0] == SIGNED}
+        new = signed - self._counted
+        self._counted |= new
         tally = self.tally
-        for nullifier, region, version in log.counted():
-            counted += 1
-            if nullifier in self._counted:
-                duplicates += 1
-                continue
-            self._counted.add(nullifier)
+        for (_, region, version), count in Counter(states[n] for n in new).items():
             if region is None:
-                tally.no_region += 1
+                tally.no_region += count
             else:
-                tally.regions[region] += 1
-            tally.versions[self._versions[version]] += 1
+                tally.regions[region] += count
+            tally.versions[self._versions[version]] += count
+        duplicates = len(signed) - len(new)
         tally.total = len(self._counted)
         tally.duplicates += duplicates
-        result = LogCount(log.origin, host, log.entries, counted, log.withdrawn, duplicates)
+        result = LogCount(log.origin, host, log.entries, len(signed), log.withdrawn, duplicates)
         tally.logs.append(result)
         return result

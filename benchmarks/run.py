@@ -1,0 +1,104 @@
+"""Benchmarks for ``make bench`` (reduced sizes) and ``make bench-full``.
+
+Every figure is printed with a baseline measured in the same run, on the same
+data, so that the ratio stays meaningful on a shared, noisy machine.
+
+verify: simulate a federation (5 nodes), then time ``fedpetition verify`` in a
+child process and read its peak RSS; the baseline is a bare single-core Python
+loop that only computes the RFC 9162 root of every log's leaves (entries read
+into memory beforehand, not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from fedpetition.core import tiles
+from fedpetition.simulate import SimulationSpec, simulate
+from fedpetition.verify.archive import ZipBundleWriter
+
+OUT = Path("bench-out")
+
+
+def make_bundle(signatures: int, nodes: int = 5) -> Path:
+    path = OUT / f"verify-{nodes}x{signatures}.zip"
+    if not path.exists():
+        OUT.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        started = time.perf_counter()
+        with ZipBundleWriter(tmp) as writer:
+            simulate(SimulationSpec(nodes, signatures, signatures // 50, signatures // 200,
+                                    seed=1), writer.add)
+        tmp.rename(path)
+        print(f"  (simulated {signatures:,} signatures in {time.perf_counter() - started:.1f} s)")
+    return path
+
+
+def bare_root_seconds(path: Path) -> tuple[float, int]:
+    """Baseline: RFC 9162 roots of every log's entries, a plain loop on one core."""
+    logs: dict[str, list[bytes]] = {}
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(z.namelist()):
+            if "/tile/entries/" not in name:
+                continue
+            prefix = name.split("/tile/entries/")[0]
+            coord = tiles.parse_path(name[len(prefix) + 1:])
+            logs.setdefault(prefix, []).extend(
+                tiles.decode_entry_bundle(z.read(name), coord.width))
+    count = sum(len(v) for v in logs.values())
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    for entries in logs.values():
+        stack: list[tuple[int, bytes]] = []
+        for entry in entries:
+            node, height = sha256(b"\x00" + entry).digest(), 0
+            while stack and stack[-1][0] == height:
+                node = sha256(b"\x01" + stack.pop()[1] + node).digest()
+                height += 1
+            stack.append((height, node))
+        root = stack.pop()[1] if stack else sha256(b"").digest()
+        while stack:
+            root = sha256(b"\x01" + stack.pop()[1] + root).digest()
+    return time.perf_counter() - started, count
+
+
+def verify_seconds(path: Path) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of ``fedpetition verify`` in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "fedpetition.cli", "verify", str(path)],
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"verify failed: {done.stderr.strip()}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before) / 1024
+
+
+def bench_verify(signatures: int) -> None:
+    print(f"verify: federated tally of {signatures:,} signatures across 5 logs")
+    path = make_bundle(signatures)
+    baseline, count = bare_root_seconds(path)
+    elapsed, rss = verify_seconds(path)
+    print(f"  entries                {count:,}")
+    print(f"  fedpetition verify     {elapsed:6.2f} s   peak RSS {rss:6.0f} MB")
+    print(f"  bare RFC 9162 roots    {baseline:6.2f} s")
+    print(f"  ratio verify/baseline  {elapsed / baseline:6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the sizes the targets name")
+    args = parser.parse_args()
+    bench_verify(1_000_000 if args.full else 100_000)
+
+
+if __name__ == "__main__":
+    main()
