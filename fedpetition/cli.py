@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from fedpetition import __version__
 from fedpetition.core.errors import FedPetitionError, VerificationError
@@ -17,6 +18,7 @@ from fedpetition.core.receipts import RECEIPT_STEPS, Receipt, verify_receipt
 from fedpetition.core.verification import Verification
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
+from fedpetition.verify.parallel import default_workers, zip_runner
 from fedpetition.verify.render import ProgressBar, one_line, print_json, print_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -65,10 +67,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         except FedPetitionError as e:
             raise CommandError(f"--origin-key: {e}") from e
     bar = ProgressBar("verify")
+    workers = args.workers if args.workers is not None else default_workers()
     try:
-        with ZipSource(args.source) as source:
+        with ZipSource(args.source) as source, ExitStack() as stack:
+            runner = None
+            if workers > 1:
+                runner = stack.enter_context(zip_runner(args.source, workers))
             report = Verification(source, origin_key=origin_key, exclude=args.exclude or (),
-                                  progress=bar).run()
+                                  progress=bar, runner=runner).run()
     except FedPetitionError as e:
         raise CommandError(f"bundle-archive: {e}") from e
     except FileNotFoundError as e:
@@ -140,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--origin-key", help="the petition origin's verifier key, if known")
     p.add_argument("--exclude", action="append", metavar="NODE",
                    help="recompute without this host's log (repeatable)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes checking entries (default: one per core; 1: no pool)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("verify-receipt", help="check a signer's receipt offline")

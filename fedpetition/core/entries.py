@@ -213,8 +213,6 @@ Scanned = tuple[bool, bytes, bytes, int, str | None]  # is_sign, petition, nulli
 
 def _region(raw: bytes) -> str | None:
     """A fixstr-encoded region, or None if it is not a valid one (cached)."""
-    if raw in _valid_regions:
-        return _valid_regions[raw]
     text = raw[1:].decode("ascii")
     ok = len(text) == raw[0] - 0xA0 and names.REGION_RE.fullmatch(text) is not None
     region = text if ok else None
@@ -223,24 +221,34 @@ def _region(raw: bytes) -> str | None:
     return region
 
 
+_MISSING = object()
+_match_sign = _SIGN_RE.fullmatch
+_match_withdraw = _WITHDRAW_RE.fullmatch
+_MAX_TIME = 2**40
+
+
 def scan_entry(data: bytes) -> Scanned | None:
     """Return the fields of a canonical, valid entry, or None (see parse_entry)."""
-    match = _SIGN_RE.fullmatch(data)
-    region: str | None = None
+    match = _match_sign(data)
     if match is not None:
         nullifier, petition, raw_region, raw_time = match.groups()
+        region: Any = None
         if raw_region is not None:
-            region = _region(raw_region)
+            region = _valid_regions.get(raw_region, _MISSING)
+            if region is _MISSING:
+                region = _region(raw_region)
             if region is None:
                 return None
         is_sign = True
     else:
-        match = _WITHDRAW_RE.fullmatch(data)
+        match = _match_withdraw(data)
         if match is None:
             return None
         nullifier, petition, raw_time = match.groups()
+        region = None
         is_sign = False
-    time = raw_time[0] if len(raw_time) == 1 else int.from_bytes(raw_time[1:], "big")
-    if time < _INT_MIN[len(raw_time)] or time % TIME_GRANULARITY or time >= 2**40:
+    width = len(raw_time)
+    time = raw_time[0] if width == 1 else int.from_bytes(raw_time[1:], "big")
+    if time % TIME_GRANULARITY or time >= _MAX_TIME or time < _INT_MIN[width]:
         return None
     return is_sign, petition, nullifier, time, region

@@ -11,12 +11,11 @@ node shows and the count a verifier recomputes cannot drift apart.
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from . import bundle, names, tiles
+from . import bundle, names
 from .bundle import FileSource, Manifest
 from .documents import (
     SIG_COSIGNATURE,
@@ -26,8 +25,15 @@ from .documents import (
     SignedDocument,
     check_version_chain,
 )
-from .entries import TIME_GRANULARITY, coarse_time, parse_entry, scan_entry
+from .entries import TIME_GRANULARITY, coarse_time
 from .errors import FedPetitionError, VerificationError
+from .logcheck import (
+    ChunkRunner,
+    LogMerger,
+    PetitionRules,
+    chunk_jobs,
+    run_serially,
+)
 from .notes import Checkpoint, VerifierKey, open_checkpoint
 from .tally import LogTally, Tally, TallyBuilder
 
@@ -136,11 +142,13 @@ class Verification:
         origin_key: VerifierKey | None = None,
         exclude: Collection[str] = (),
         progress: Progress | None = None,
+        runner: ChunkRunner | None = None,
     ) -> None:
         self.source = source
         self.pinned_origin_key = origin_key
         self.exclude = set(exclude)
         self.progress = progress
+        self.runner = runner or run_serially(source)
         self.report = Report()
         self._members: set[str] = set()
         self._manifest: Manifest | None = None
@@ -171,27 +179,19 @@ class Verification:
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
-        total = sum(lg.checkpoint.size for lg in self._active() if lg.checkpoint)
-        done = 0
         builder = TallyBuilder(self._digests)
-        for log in self._logs:
-            if log.host.name in self.exclude:
-                continue
+        for log in self._active():
             if log.failed:
                 for step in (STEP_ENTRIES, STEP_TREE, STEP_RULES):
                     self._add(StepResult(step, SKIP, "an earlier step failed for this log",
                                          log.origin))
-                continue
-            tally = self._record_log_entries(log, done, total)
-            if log.checkpoint is not None:
-                done += log.checkpoint.size
-            if tally is not None:
-                count = builder.add_log(log.host.name, tally)
-                log.report.entries = count.entries
-                log.report.counted = count.counted
-                log.report.withdrawn = count.withdrawn
-                log.report.duplicates = count.duplicates
-                log.report.ok = True
+        for log, tally in self._check_all_entries():
+            count = builder.add_log(log.host.name, tally)
+            log.report.entries = count.entries
+            log.report.counted = count.counted
+            log.report.withdrawn = count.withdrawn
+            log.report.duplicates = count.duplicates
+            log.report.ok = True
         if any(lg.failed for lg in self._active()):
             self._add(StepResult(STEP_TALLY, SKIP, "not computed: a log failed verification"))
             self._add(StepResult(STEP_CLAIMS, SKIP, "no tally to compare with"))
@@ -397,91 +397,61 @@ class Verification:
 
     # -- entries --------------------------------------------------------------
 
-    def _record_log_entries(self, log: _Log, done: int, total: int) -> LogTally | None:
-        try:
-            tally = self.check_entries(log, done, total)
-        except VerificationError as e:
-            log.failed = True
-            order = (STEP_ENTRIES, STEP_TREE, STEP_RULES)
-            failed_at = order.index(e.step) if e.step in order else 0
-            for i, step in enumerate(order):
-                if i < failed_at:
-                    self._add(StepResult(step, PASS, "checked up to the failure", log.origin))
-                elif i == failed_at:
-                    self._add(StepResult(step, FAIL, e.reason, e.log, e.index))
-                else:
-                    self._add(StepResult(step, SKIP, f"{e.step} failed", log.origin))
-            return None
-        size = log.checkpoint.size if log.checkpoint else 0
-        self._add(StepResult(STEP_ENTRIES, PASS, f"{size} entries well formed", log.origin))
-        self._add(StepResult(STEP_TREE, PASS, "root and tiles match", log.origin))
-        self._add(StepResult(STEP_RULES, PASS,
-                             f"{tally.signs} sign, {tally.withdrawals} withdraw", log.origin))
-        return tally
+    def _check_all_entries(self) -> Iterator[tuple[_Log, LogTally]]:
+        """entry-format, tree-hashes and log-rules for every log, chunk by chunk.
 
-    def check_entries(self, log: _Log, done: int = 0, total: int = 0) -> LogTally:
-        """One streaming pass over a log: entry-format, tree-hashes and log-rules."""
-        assert log.checkpoint is not None
-        origin = log.origin
-        size = log.checkpoint.size
-        versions = self._versions
-        digests = self._digests
-        opens = coarse_time(versions[0].created)
-        deadline = versions[-1].deadline
-        earliest = {d: coarse_time(versions[n - 1].created) for d, n in digests.items()}
-        builder = tiles.TileBuilder()
-        tally = LogTally(origin)
-        apply = tally.apply
-        last_time = opens
-        leaf_prefix = b"\x00"
-        sha256 = hashlib.sha256
-        index = 0
-        for start in range(0, size, tiles.TILE_WIDTH):
-            width = min(tiles.TILE_WIDTH, size - start)
-            coord = tiles.TileCoord(0, start // tiles.TILE_WIDTH, width, "entries")
-            data = self._read(STEP_ENTRIES, f"{origin}/{coord.path}", origin)
+        All chunks of all logs go to the runner at once, so workers never wait
+        between logs; results come back in order and are merged log by log.
+        """
+        logs = [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
+        rules = PetitionRules(
+            earliest={d: coarse_time(self._versions[n - 1].created)
+                      for d, n in self._digests.items()},
+            deadline=self._versions[-1].deadline,
+        )
+        sizes = [lg.checkpoint.size if lg.checkpoint is not None else 0 for lg in logs]
+        jobs = [job for lg, size in zip(logs, sizes, strict=True)
+                for job in chunk_jobs(lg.origin, size, rules)]
+        total = sum(sizes)
+        results = self.runner(jobs)
+        done = 0
+        for log in logs:
+            assert log.checkpoint is not None
+            merger = LogMerger(self.source, log.checkpoint)
+            chunks = len(chunk_jobs(log.origin, log.checkpoint.size, rules))
+            consumed = 0
             try:
-                raw_entries = tiles.decode_entry_bundle(data, width)
-            except FedPetitionError as e:
-                raise VerificationError(STEP_ENTRIES, f"entry bundle {coord.path}: {e}",
-                                        log=origin, index=start) from e
-            leaves = []
-            for raw in raw_entries:
-                leaves.append(sha256(leaf_prefix + raw).digest())
-                scanned = scan_entry(raw)
-                if scanned is None:
-                    raise _entry_error(raw, origin, index)
-                is_sign, petition, nullifier, time, region = scanned
-                first = earliest.get(petition)
-                if first is None:
-                    raise VerificationError(STEP_ENTRIES, "entry binds to no version of this "
-                                            "petition", log=origin, index=index)
-                if time < first or time < last_time or time > deadline:
-                    raise VerificationError(
-                        STEP_ENTRIES, f"entry time {time} is before its version, before the "
-                        "previous entry, or after the deadline", log=origin, index=index)
-                last_time = time
-                apply(index, is_sign, nullifier, region, petition)
-                index += 1
-            for full_coord, tile in builder.append(leaves):
-                self._compare_tile(origin, full_coord, tile)
-            if self.progress is not None:
-                self.progress(done + index, total)
-        for coord, tile in builder.partial_tiles():
-            self._compare_tile(origin, coord, tile)
-        root = builder.root()
-        if root != log.checkpoint.root_hash:
-            raise VerificationError(
-                STEP_TREE, f"entries hash to root {base64.b64encode(root).decode()}, the "
-                f"checkpoint says {base64.b64encode(log.checkpoint.root_hash).decode()}",
-                log=origin)
-        return tally
+                while consumed < chunks:
+                    result = next(results)
+                    consumed += 1
+                    merger.add(result)
+                    done += result.job.end - result.job.start
+                    if self.progress is not None:
+                        self.progress(done, total)
+                tally = merger.finish()
+            except VerificationError as e:
+                self._log_failed(log, e)
+                for _ in range(chunks - consumed):  # this log's remaining results
+                    next(results, None)
+                continue
+            self._add(StepResult(STEP_ENTRIES, PASS, f"{log.checkpoint.size} entries well "
+                                 "formed", log.origin))
+            self._add(StepResult(STEP_TREE, PASS, "root and tiles match", log.origin))
+            self._add(StepResult(STEP_RULES, PASS, f"{tally.signs} sign, {tally.withdrawals} "
+                                 "withdraw", log.origin))
+            yield log, tally
 
-    def _compare_tile(self, origin: str, coord: tiles.TileCoord, expected: bytes) -> None:
-        path = f"{origin}/{coord.path}"
-        if self._read(STEP_TREE, path, origin) != expected:
-            raise VerificationError(STEP_TREE, f"tile {coord.path} does not match the entries",
-                                    log=origin)
+    def _log_failed(self, log: _Log, error: VerificationError) -> None:
+        log.failed = True
+        order = (STEP_ENTRIES, STEP_TREE, STEP_RULES)
+        failed_at = order.index(error.step) if error.step in order else 0
+        for i, step in enumerate(order):
+            if i < failed_at:
+                self._add(StepResult(step, PASS, "checked up to the failure", log.origin))
+            elif i == failed_at:
+                self._add(StepResult(step, FAIL, error.reason, error.log, error.index))
+            else:
+                self._add(StepResult(step, SKIP, f"{error.step} failed", log.origin))
 
     def check_claims(self) -> str:
         assert self._manifest is not None and self.report.tally is not None
@@ -502,16 +472,6 @@ class Verification:
         if self.exclude:
             return "claims for the logs kept confirmed; the total is not comparable"
         return f"claimed total {claims.total} confirmed"
-
-
-def _entry_error(raw: bytes, log: str, index: int) -> VerificationError:
-    """The precise reason an entry failed the fast scan (spec §4)."""
-    try:
-        parse_entry(raw)
-    except FedPetitionError as e:
-        return VerificationError(STEP_ENTRIES, str(e), log=log, index=index)
-    # The scanner and the decoder disagree: a bug, but never count such an entry.
-    return VerificationError(STEP_ENTRIES, "entry rejected by the scanner", log=log, index=index)
 
 
 def verify(source: FileSource, **options: object) -> Report:
