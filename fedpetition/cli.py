@@ -15,13 +15,13 @@ from fedpetition import __version__
 from fedpetition.core.errors import FedPetitionError, VerificationError
 from fedpetition.core.notes import VerifierKey
 from fedpetition.core.receipts import RECEIPT_STEPS, Receipt, verify_receipt
-from fedpetition.core.verification import Verification
+from fedpetition.core.verification import Verification, unreadable_report
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.parallel import default_workers, zip_runner
 from fedpetition.verify.render import ProgressBar, one_line, print_json, print_text
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # argparse exits 2 on a usage error
 
 
 class CommandError(Exception):
@@ -76,9 +76,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             report = Verification(source, origin_key=origin_key, exclude=args.exclude or (),
                                   progress=bar, runner=runner).run()
     except FedPetitionError as e:
-        raise CommandError(f"bundle-archive: {e}") from e
-    except FileNotFoundError as e:
-        raise CommandError(f"bundle-archive: no such file {args.source}") from e
+        # The archive itself is unreadable: still a report, with its first step failed.
+        report = unreadable_report(str(e))
     finally:
         bar.close()
     if args.json:

@@ -98,4 +98,9 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not an archive")
     done = fedpetition("verify", str(junk))
     assert done.returncode == 1
-    assert done.stderr.startswith("fedpetition verify: bundle-archive:")
+    assert done.stderr.startswith("verify: FAIL bundle-archive:")
+    assert "FAIL  bundle-archive" in done.stdout
+    done = fedpetition("verify", str(junk), "--json")
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["steps"][0]["step"] == "bundle-archive"
+    assert report["steps"][0]["status"] == "fail"

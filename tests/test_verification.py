@@ -155,3 +155,41 @@ def _reference_report(data: bytes) -> dict[str, object]:
     if data not in _reference:
         _reference[data] = run(data)
     return _reference[data]
+
+
+def test_parallel_runner_gives_the_same_report(bundle_file: object) -> None:
+    from pathlib import Path
+
+    from fedpetition.verify.parallel import zip_runner
+
+    path = str(bundle_file)
+    assert isinstance(bundle_file, Path)
+    with ZipSource(path) as source:
+        serial = report_to_json(Verification(source).run())
+    with ZipSource(path) as source, zip_runner(path, 2) as runner:
+        parallel = report_to_json(Verification(source, runner=runner).run())
+    assert serial["ok"] is True
+    assert parallel == serial
+
+
+def test_parallel_runner_reports_the_same_failure(tmp_path: object,
+                                                  small_bundle: tuple[bytes, SimulationResult]
+                                                  ) -> None:
+    from pathlib import Path
+
+    from fedpetition.verify.parallel import zip_runner
+
+    assert isinstance(tmp_path, Path)
+    data, _ = small_bundle
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        victim = next(n for n in z.namelist() if "node-b.example/" in n and "/entries/" in n)
+        content = bytearray(z.read(victim))
+    content[300] ^= 0x40
+    path = tmp_path / "tampered.zip"
+    path.write_bytes(rewrite(data, {victim: bytes(content)}))
+    with ZipSource(str(path)) as source:
+        serial = report_to_json(Verification(source).run())
+    with ZipSource(str(path)) as source, zip_runner(str(path), 2) as runner:
+        parallel = report_to_json(Verification(source, runner=runner).run())
+    assert serial["ok"] is False
+    assert parallel == serial

@@ -100,7 +100,8 @@ class Manifest:
         required = {"type", "version", "petition", "members"}
         if not required <= set(doc) <= required | {"claims"}:
             raise DecodeError("manifest must have type, version, petition, members [, claims]")
-        if doc["type"] != "bundle" or doc["version"] != 1:
+        version = doc["version"]
+        if doc["type"] != "bundle" or type(version) is not int or version != 1:
             raise DecodeError("manifest is not a version 1 fedpetition bundle manifest")
         petition = names.check_petition_id(doc["petition"])
         members = doc["members"]

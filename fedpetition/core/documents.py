@@ -29,6 +29,11 @@ SIG_ED25519 = 0x01
 SIG_COSIGNATURE = 0x04
 
 
+def _is_int(value: object) -> bool:
+    """An integer, and not a boolean (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_time(value: object, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_TIME:
         raise DecodeError(f"{what} must be a Unix time in seconds")
@@ -114,19 +119,19 @@ class PetitionVersion:
 
     def _check(self) -> None:
         names.check_petition_id(self.id)
-        if not isinstance(self.version, int) or self.version < 1:
+        if not _is_int(self.version) or self.version < 1:
             raise DecodeError("petition version must be a positive integer")
         if (self.previous is None) != (self.version == 1):
             raise DecodeError("previous is null exactly for version 1")
         if self.previous is not None and len(self.previous) != DIGEST_SIZE:
             raise DecodeError("previous must be a 32-byte digest")
-        if not self.languages or len(set(self.languages)) != len(self.languages):
-            raise DecodeError("languages must be a non-empty list without repeats")
         for lang in self.languages:
             names.check_language(lang)
+        if not self.languages or len(set(self.languages)) != len(self.languages):
+            raise DecodeError("languages must be a non-empty list without repeats")
         limits = (("title", self.title, MAX_TITLE), ("text", self.text, MAX_TEXT))
         for field, texts, limit in limits:
-            if set(texts) != set(self.languages):
+            if not all(isinstance(k, str) for k in texts) or set(texts) != set(self.languages):
                 raise DecodeError(f"{field} must have exactly one entry per language")
             for lang, value in texts.items():
                 _check_text(value, f"{field}[{lang}]", limit)
@@ -137,7 +142,7 @@ class PetitionVersion:
             raise DecodeError("deadline must be after created")
         previous = 0
         for threshold in self.thresholds:
-            if not isinstance(threshold, int) or isinstance(threshold, bool):
+            if not _is_int(threshold):
                 raise DecodeError("thresholds must be integers")
             if threshold <= previous:
                 raise DecodeError("thresholds must be positive and strictly increasing")
@@ -241,7 +246,7 @@ class HostRoster:
 
     def _check(self) -> None:
         names.check_petition_id(self.petition)
-        if not isinstance(self.serial, int) or self.serial < 1:
+        if not _is_int(self.serial) or self.serial < 1:
             raise DecodeError("roster serial must be a positive integer")
         if not 0 < len(self.hosts) <= MAX_HOSTS:
             raise DecodeError(f"a roster lists 1 to {MAX_HOSTS} hosts")
@@ -257,14 +262,18 @@ class HostRoster:
             seen_names.add(host.name)
             seen_keys.add(host.key.public_key)
         witness_keys = set()
+        witness_names = set()
         for witness in self.policy.witnesses:
+            if witness.name in witness_names:
+                raise DecodeError(f"two witnesses are named {witness.name}")
+            witness_names.add(witness.name)
             if witness.sig_type != SIG_COSIGNATURE:
                 raise DecodeError(f"witness {witness.name} must be a cosignature key (type 0x04)")
             if witness.public_key in witness_keys:
                 raise DecodeError(f"witness {witness.name} is listed twice")
             witness_keys.add(witness.public_key)
         quorum = self.policy.quorum
-        if not isinstance(quorum, int) or quorum < 0:
+        if not _is_int(quorum) or quorum < 0:
             raise DecodeError("witness quorum must be a non-negative integer")
         for host in self.hosts:
             if quorum > len(self.policy.eligible(host.key)):

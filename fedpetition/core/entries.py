@@ -1,7 +1,7 @@
 """Log entries (spec §4): ``sign`` and ``withdraw``, with no personal data.
 
 An entry is a canonical MessagePack map. It names the petition version it binds
-to by digest, the signer's nullifier (a per-petition pseudonym, §5), a coarse
+to by digest, the signer's nullifier (a per-petition pseudonym, §4.4), a coarse
 hour, and for ``sign`` a commitment to the signer's private record so that the
 signer alone can later prove which entry is theirs.
 """
@@ -138,6 +138,8 @@ def parse_entry(data: bytes) -> Entry:
     if kind == "sign":
         commitment, method = value["commitment"], value["method"]
         region = value.get("region")
+        if "region" in value and not isinstance(region, str):
+            raise DecodeError("region must be a string when present")
         if not isinstance(commitment, bytes) or len(commitment) != COMMITMENT_SIZE:
             raise DecodeError("commitment must be 32 bytes")
         if method not in METHODS:
@@ -233,6 +235,8 @@ def scan_entry(data: bytes) -> Scanned | None:
     if match is not None:
         nullifier, petition, raw_region, raw_time = match.groups()
         region: Any = None
+        if (raw_region is None) != (data[0] == 0x86):
+            return None  # the map header must count the fields present
         if raw_region is not None:
             region = _valid_regions.get(raw_region, _MISSING)
             if region is _MISSING:

@@ -10,7 +10,7 @@
         ├── DecodeError           bytes are not a valid encoding of the expected value
         ├── SignatureError        a signature by a known key fails, or no known key signed
         ├── ProofError            a Merkle inclusion or consistency proof does not hold
-        └── VerificationError     a named verification step (spec §10) failed
+        └── VerificationError     a named verification step (spec §11) failed
 
 Verification functions raise; functions that produce a report catch these and
 record them by step name. Every decode failure inside the core is re-raised as one
@@ -55,7 +55,7 @@ class ProofError(RemoteProtocolError):
 class VerificationError(RemoteProtocolError):
     """A named verification step failed.
 
-    ``step`` is the step's name from spec §10; ``log`` the log origin it concerns
+    ``step`` is the step's name from spec §11; ``log`` the log origin it concerns
     (or ``None`` for petition-wide steps); ``index`` the entry index, if any.
     """
 

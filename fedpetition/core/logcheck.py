@@ -1,4 +1,4 @@
-"""One log's entries, checked in chunks that can run on several cores (spec §11.8-10).
+"""One log's entries, checked in chunks that can run on several cores (spec §11.3.8-10).
 
 A log is cut into chunks of whole entry bundles. :func:`check_chunk` does the work
 that needs no state from earlier chunks: it decodes entry bundles, scans each
@@ -14,6 +14,7 @@ processes; the result is the same as running them one after another, here.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -65,8 +66,8 @@ class ChunkResult:
     tail: list[bytes]  # leaf hashes of a trailing partial tile (the log's last chunk)
     kinds: bytes
     nullifiers: bytes
-    digests: bytes
-    regions: bytes
+    digests: array[int]
+    regions: array[int]
     digest_table: list[bytes]
     region_table: list[str | None]
     first_time: int
@@ -122,8 +123,8 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
     nullifiers: list[bytes] = []
     digest_index: dict[bytes, int] = {}
     region_index: dict[str | None, int] = {}
-    digests = bytearray()
-    regions = bytearray()
+    digests = array("H")
+    regions = array("H")
     tile_roots: list[bytes] = []
     tail: list[bytes] = []
     first_time = last_time = -1
@@ -185,10 +186,8 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
                 tail = leaves
     except VerificationError as e:
         error = (e.step, e.reason, e.index)
-    if len(digest_index) > 255 or len(region_index) > 255:
-        error = (STEP_ENTRIES, "too many distinct versions or regions in one chunk", job.start)
     return ChunkResult(job, tile_roots, tail, bytes(kinds), b"".join(nullifiers),
-                       bytes(digests), bytes(regions), list(digest_index),
+                       digests, regions, list(digest_index),
                        list(region_index), first_time, last_time, error)
 
 

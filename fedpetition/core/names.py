@@ -6,6 +6,7 @@ plain strings and as path prefixes without escaping.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from .errors import DecodeError
@@ -23,6 +24,8 @@ REGION_RE = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?")
 # spec §2.5: a BCP 47 tag restricted to language[-subtags], lower-case language.
 LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 MAX_NAME_LENGTH = 253
+# A host made of digits and dots only must be a dotted-quad IPv4 address.
+_IPV4_LIKE = re.compile(r"[0-9.]+")
 
 LOG_INFIX = "/log/"
 
@@ -38,10 +41,22 @@ def _match(pattern: re.Pattern[str], value: object, what: str) -> str:
 def check_node_name(value: object) -> str:
     """Return ``value`` if it is a valid node name (spec §2.1)."""
     name = _match(NODE_NAME_RE, value, "node name")
-    if ":" in name and not name.startswith("["):
-        port = int(name.rsplit(":", 1)[1])
-        if port > 65535:
-            raise DecodeError(f"node name {name!r} has an invalid port")
+    if name.startswith("["):
+        host, _, port = name[1:].partition("]")
+        port = port.removeprefix(":")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as e:
+            raise DecodeError(f"node name {name!r} is not a valid IPv6 literal") from e
+    else:
+        host, _, port = name.partition(":")
+        if _IPV4_LIKE.fullmatch(host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError as e:
+                raise DecodeError(f"node name {name!r} is not a valid IPv4 address") from e
+    if port and int(port) > 65535:
+        raise DecodeError(f"node name {name!r} has an invalid port")
     return name
 
 

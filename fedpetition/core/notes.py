@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 
 from fedpetition.core.errors import DecodeError, LocalProtocolError, SignatureError
 
@@ -198,6 +199,10 @@ def _material_problem(name: object, sig_type: object, public_key: object) -> str
         return f"unsupported signature type {sig_type!r} (want 0x01 or 0x04)"
     if not isinstance(public_key, bytes) or len(public_key) != _ED25519_PUBLIC_LEN:
         return "Ed25519 public key must be 32 bytes"
+    # A small-order or non-canonical point would let a trivial signature verify
+    # under some libraries and not others; refuse such keys outright.
+    if not crypto_core_ed25519_is_valid_point(public_key):
+        return "Ed25519 public key is not a valid prime-order point"
     return None
 
 

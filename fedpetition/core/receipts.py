@@ -132,6 +132,9 @@ def verify_receipt(receipt: Receipt) -> CheckedReceipt:
     if checkpoint.origin != receipt.log:
         raise VerificationError(STEP_CHECKPOINT, f"checkpoint is for {checkpoint.origin}",
                                 log=receipt.log)
+    if checkpoint.extensions:
+        raise VerificationError(STEP_CHECKPOINT, "checkpoint has extension lines",
+                                log=receipt.log)
 
     cosigners = sorted({key.name for key, _ in opened.cosignatures})
     if len(cosigners) < receipt.quorum:

@@ -10,7 +10,7 @@ order (the latest sign in that log).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .entries import SignEntry, WithdrawEntry
@@ -70,8 +70,8 @@ class LogTally:
         self._state[nullifier] = self._interned.setdefault(value, value)
         self.entries += 1
 
-    def apply_columns(self, start: int, kinds: bytes, nullifiers: bytes, digests: bytes,
-                      regions: bytes, digest_table: list[bytes],
+    def apply_columns(self, start: int, kinds: bytes, nullifiers: bytes,
+                      digests: Sequence[int], regions: Sequence[int], digest_table: list[bytes],
                       region_table: list[str | None]) -> None:
         """Apply entries ``start, start + 1, ...`` given as columns (see logcheck).
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from . import bundle, names
+from . import bundle, names, tiles
 from .bundle import FileSource, Manifest
 from .documents import (
     SIG_COSIGNATURE,
@@ -176,15 +176,12 @@ class Verification:
                 continue
             if self._record(STEP_CHECKPOINT, partial(self.check_checkpoint, log), log=log):
                 self._record(STEP_QUORUM, partial(self.check_quorum, log), log=log)
+            else:
+                self._add(StepResult(STEP_QUORUM, SKIP, f"{STEP_CHECKPOINT} failed", log.origin))
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
         builder = TallyBuilder(self._digests)
-        for log in self._active():
-            if log.failed:
-                for step in (STEP_ENTRIES, STEP_TREE, STEP_RULES):
-                    self._add(StepResult(step, SKIP, "an earlier step failed for this log",
-                                         log.origin))
         for log, tally in self._check_all_entries():
             count = builder.add_log(log.host.name, tally)
             log.report.entries = count.entries
@@ -376,6 +373,14 @@ class Verification:
         for log in self._logs:
             expected.add(bundle.key_path(log.host.name))
             if log.checkpoint is not None:
+                # A log of size s has ceil(s / 256) entry bundles: refuse sizes the
+                # bundle cannot hold before listing their files.
+                needed = -(-log.checkpoint.size // tiles.TILE_WIDTH)
+                if needed > len(self._members):
+                    raise VerificationError(
+                        STEP_MEMBERS, f"the checkpoint's size {log.checkpoint.size} needs "
+                        f"{needed} entry bundles, the bundle has {len(self._members)} files",
+                        log=log.origin)
                 expected.update(bundle.log_member_paths(log.origin, log.checkpoint.size))
             else:
                 # A failed or excluded log: whatever it published is not read.
@@ -415,7 +420,12 @@ class Verification:
         total = sum(sizes)
         results = self.runner(jobs)
         done = 0
-        for log in logs:
+        for log in self._active():
+            if log not in logs:
+                for step in (STEP_ENTRIES, STEP_TREE, STEP_RULES):
+                    self._add(StepResult(step, SKIP, "an earlier step failed for this log",
+                                         log.origin))
+                continue
             assert log.checkpoint is not None
             merger = LogMerger(self.source, log.checkpoint)
             chunks = len(chunk_jobs(log.origin, log.checkpoint.size, rules))
@@ -447,7 +457,8 @@ class Verification:
         failed_at = order.index(error.step) if error.step in order else 0
         for i, step in enumerate(order):
             if i < failed_at:
-                self._add(StepResult(step, PASS, "checked up to the failure", log.origin))
+                self._add(StepResult(step, SKIP, f"not completed: {error.step} failed "
+                                     f"at entry {error.index}", log.origin))
             elif i == failed_at:
                 self._add(StepResult(step, FAIL, error.reason, error.log, error.index))
             else:
@@ -472,6 +483,14 @@ class Verification:
         if self.exclude:
             return "claims for the logs kept confirmed; the total is not comparable"
         return f"claimed total {claims.total} confirmed"
+
+
+def unreadable_report(reason: str) -> Report:
+    """The report for a source that cannot even be opened: bundle-archive failed."""
+    report = Report(steps=[StepResult(STEP_ARCHIVE, FAIL, reason)])
+    for step in (STEP_PETITION, STEP_ROSTER, STEP_KEYS, STEP_MEMBERS, STEP_TALLY, STEP_CLAIMS):
+        report.steps.append(StepResult(step, SKIP, f"{STEP_ARCHIVE} failed"))
+    return report
 
 
 def verify(source: FileSource, **options: object) -> Report:

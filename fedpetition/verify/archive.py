@@ -47,6 +47,8 @@ class ZipSource:
             raise DecodeError(f"the bundle has no member {path}")
         if info.file_size > MAX_MEMBER_SIZE:
             raise DecodeError(f"member {path} is larger than any conforming file")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise DecodeError(f"member {path} is compressed; members are stored (spec §10.3)")
         try:
             with self._zip.open(info) as member:
                 data = member.read(MAX_MEMBER_SIZE + 1)

@@ -235,7 +235,17 @@ def test_unsupported_vkey_types(sig_type: int) -> None:
 def test_cosignature_vkey() -> None:
     vkey = VerifierKey.parse(REMORA_VKEY)
     assert vkey.sig_type == SIG_TYPE_COSIGNATURE_V1 and str(vkey) == REMORA_VKEY
-    assert VerifierKey.parse(_vkey_string("w", 4, bytes(32))).sig_type == 4
+    valid = Signer("w", bytes(32)).public_key
+    assert VerifierKey.parse(_vkey_string("w", 4, valid)).sig_type == 4
+
+
+# The identity point (encoded 01 00..00) and the all-zero encoding are small-order:
+# under such a key a trivial signature verifies in some libraries (RFC 8032 §5.1.7
+# leaves the check to the implementation), so such keys are refused.
+@pytest.mark.parametrize("bad", [bytes(32), b"\x01" + bytes(31), b"\xec" + b"\xff" * 30 + b"\x7f"])
+def test_small_order_and_non_canonical_keys_refused(bad: bytes) -> None:
+    with pytest.raises(DecodeError, match="prime-order point"):
+        VerifierKey.parse(_vkey_string("w", 1, bad))
 
 
 def test_verifier_key_is_frozen_and_checked() -> None:
@@ -337,7 +347,7 @@ def test_known_key_with_bad_signature_rejects_the_note() -> None:
 def test_name_or_id_alone_does_not_make_a_key_known() -> None:
     peter = VerifierKey.parse(PETER_VKEY)
     # Same name, other key (so other ID).
-    impostor = VerifierKey.from_public_key("PeterNeumann", bytes(32))
+    impostor = VerifierKey.from_public_key("PeterNeumann", Signer("x", bytes(32)).public_key)
     with pytest.raises(SignatureError, match="no signature by a known key"):
         open_note(GO_NOTE, [impostor])
     # Same ID, other name.
