@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import merkle, tiles
-from .errors import LocalProtocolError
-from .notes import Checkpoint, Signer, sign_checkpoint
+from .errors import DecodeError, LocalProtocolError
+from .notes import Checkpoint, Signer, VerifierKey, open_checkpoint, sign_checkpoint
 
 File = tuple[str, bytes]  # (path below the log prefix, contents)
 
@@ -80,3 +80,23 @@ class LogAppender:
 
     def signed_checkpoint(self, signer: Signer) -> str:
         return sign_checkpoint(self.checkpoint(), signer)
+
+
+def open_log_checkpoint(
+    note: str | bytes, origin: str, log_key: VerifierKey, witnesses: Sequence[VerifierKey]
+) -> tuple[Checkpoint, list[str]]:
+    """Open a log's checkpoint by the rules of spec §7.
+
+    The note must be signed by the log's host key, be for ``origin`` and carry no
+    extension lines. Returns the checkpoint and the sorted names of the witnesses
+    (never the host itself) whose cosignatures verified. Raises DecodeError or
+    SignatureError (a bad signature by any known key rejects the whole note).
+    """
+    eligible = [w for w in witnesses if w.public_key != log_key.public_key]
+    opened = open_checkpoint(note, log_key, eligible)
+    checkpoint = opened.checkpoint
+    if checkpoint.origin != origin:
+        raise DecodeError(f"checkpoint is for {checkpoint.origin}, not {origin}")
+    if checkpoint.extensions:
+        raise DecodeError("checkpoint has extension lines")
+    return checkpoint, sorted({key.name for key, _ in opened.cosignatures})

@@ -16,7 +16,8 @@ from typing import Any
 from . import encoding, merkle, names
 from .entries import PrivateRecord, SignEntry, commitment, parse_entry
 from .errors import DecodeError, FedPetitionError, VerificationError
-from .notes import Checkpoint, VerifierKey, open_checkpoint
+from .log import open_log_checkpoint
+from .notes import Checkpoint, VerifierKey
 
 MAX_PROOF = 64
 
@@ -123,20 +124,11 @@ def verify_receipt(receipt: Receipt) -> CheckedReceipt:
     if not isinstance(entry, SignEntry):
         raise VerificationError(STEP_FORMAT, "the receipt's entry is not a sign entry")
 
-    eligible = [w for w in receipt.witnesses if w.public_key != receipt.log_key.public_key]
     try:
-        opened = open_checkpoint(receipt.checkpoint, receipt.log_key, eligible)
+        checkpoint, cosigners = open_log_checkpoint(receipt.checkpoint, receipt.log,
+                                                    receipt.log_key, receipt.witnesses)
     except FedPetitionError as e:
         raise VerificationError(STEP_CHECKPOINT, str(e), log=receipt.log) from e
-    checkpoint = opened.checkpoint
-    if checkpoint.origin != receipt.log:
-        raise VerificationError(STEP_CHECKPOINT, f"checkpoint is for {checkpoint.origin}",
-                                log=receipt.log)
-    if checkpoint.extensions:
-        raise VerificationError(STEP_CHECKPOINT, "checkpoint has extension lines",
-                                log=receipt.log)
-
-    cosigners = sorted({key.name for key, _ in opened.cosignatures})
     if len(cosigners) < receipt.quorum:
         raise VerificationError(
             STEP_WITNESSES,

@@ -27,6 +27,7 @@ from .documents import (
 )
 from .entries import TIME_GRANULARITY, coarse_time
 from .errors import FedPetitionError, VerificationError
+from .log import open_log_checkpoint
 from .logcheck import (
     ChunkRunner,
     LogMerger,
@@ -34,7 +35,7 @@ from .logcheck import (
     chunk_jobs,
     run_serially,
 )
-from .notes import Checkpoint, VerifierKey, open_checkpoint
+from .notes import Checkpoint, VerifierKey
 from .tally import LogTally, Tally, TallyBuilder
 
 # spec §11: the steps, in the order they run.
@@ -335,22 +336,15 @@ class Verification:
     def check_checkpoint(self, log: _Log) -> str:
         assert self._roster is not None
         note = self._read(STEP_CHECKPOINT, bundle.checkpoint_path(log.origin), log.origin)
-        eligible = self._roster.policy.eligible(log.host.key)
         try:
-            opened = open_checkpoint(note, log.host.key, eligible)
+            checkpoint, cosigners = open_log_checkpoint(note, log.origin, log.host.key,
+                                                        self._roster.policy.witnesses)
         except FedPetitionError as e:
             raise VerificationError(STEP_CHECKPOINT, str(e), log=log.origin) from e
-        checkpoint = opened.checkpoint
-        if checkpoint.origin != log.origin:
-            raise VerificationError(STEP_CHECKPOINT, f"checkpoint origin is {checkpoint.origin}",
-                                    log=log.origin)
-        if checkpoint.extensions:
-            raise VerificationError(STEP_CHECKPOINT, "checkpoint has extension lines",
-                                    log=log.origin)
         log.checkpoint = checkpoint
         log.report.tree_size = checkpoint.size
         log.report.root_hash = base64.b64encode(checkpoint.root_hash).decode()
-        log.report.cosigners = sorted({key.name for key, _ in opened.cosignatures})
+        log.report.cosigners = cosigners
         return f"size {checkpoint.size}, signed by {log.host.name}"
 
     def check_quorum(self, log: _Log) -> str:
