@@ -451,8 +451,9 @@ class Verification:
         failed_at = order.index(error.step) if error.step in order else 0
         for i, step in enumerate(order):
             if i < failed_at:
-                self._add(StepResult(step, SKIP, f"not completed: {error.step} failed "
-                                     f"at entry {error.index}", log.origin))
+                at = "" if error.index is None else f" at entry {error.index}"
+                self._add(StepResult(step, SKIP, f"not completed: {error.step} failed{at}",
+                                     log.origin))
             elif i == failed_at:
                 self._add(StepResult(step, FAIL, error.reason, error.log, error.index))
             else:

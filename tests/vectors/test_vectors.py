@@ -394,6 +394,12 @@ def test_note_invalid(vector: dict[str, Any]) -> None:
         assert checkpoint.extensions or checkpoint.origin != vector["expected_origin"]
 
 
+@pytest.mark.parametrize("vector", params("notes.json", "invalid_vkeys"))
+def test_note_invalid_vkey(vector: dict[str, Any]) -> None:
+    with pytest.raises(DecodeError):
+        VerifierKey.parse(vector["vkey"])
+
+
 # --------------------------------------------------------------------------- documents
 
 
@@ -505,8 +511,7 @@ def test_negative_bundle(vector: dict[str, Any]) -> None:
     assert not report.ok
     first = report.failures[0]
     assert (first.step, first.log) == (vector["step"], vector["log"]), first.detail
-    if "index" in vector:
-        assert first.index == vector["index"], first.detail
+    assert first.index == vector.get("index"), first.detail  # no "index": none is named
 
 
 def test_readme_names_every_negative_bundle_and_receipt() -> None:
