@@ -7,21 +7,26 @@ no traceback reaches the user for bad input.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 from fedpetition import __version__
+from fedpetition.core.bundle import FileSource
 from fedpetition.core.errors import FedPetitionError, VerificationError
 from fedpetition.core.notes import VerifierKey
-from fedpetition.core.receipts import RECEIPT_STEPS, Receipt, verify_receipt
+from fedpetition.core.receipts import RECEIPT_STEPS, Receipt, check_consistency, verify_receipt
 from fedpetition.core.verification import Verification, unreadable_report
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
+from fedpetition.verify.http import HttpSource, download, latest_consistency
 from fedpetition.verify.parallel import default_workers, zip_runner
 from fedpetition.verify.render import ProgressBar, one_line, print_json, print_text
 
-EXIT_OK, EXIT_FAILED = 0, 1  # argparse exits 2 on a usage error
+EXIT_OK, EXIT_FAILED = 0, 1
+STEP_ONLINE = "receipt-consistency"  # argparse exits 2 on a usage error
 
 
 class CommandError(Exception):
@@ -68,15 +73,28 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise CommandError(f"--origin-key: {e}") from e
     bar = ProgressBar("verify")
     workers = args.workers if args.workers is not None else default_workers()
+    source_arg: str = args.source
     try:
-        with ZipSource(args.source) as source, ExitStack() as stack:
+        with ExitStack() as stack:
+            source: FileSource
+            path = source_arg
+            if source_arg.startswith(("http://", "https://")):
+                if source_arg.split("?", 1)[0].endswith(".zip"):
+                    spool = stack.enter_context(download(source_arg))
+                    path = spool.name
+                else:
+                    source = HttpSource(source_arg)
+                    workers = 1  # a live source is read through one connection at a time
+                    path = ""
+            if path:
+                source = stack.enter_context(ZipSource(path))
             runner = None
-            if workers > 1:
-                runner = stack.enter_context(zip_runner(args.source, workers))
+            if workers > 1 and path:
+                runner = stack.enter_context(zip_runner(path, workers))
             report = Verification(source, origin_key=origin_key, exclude=args.exclude or (),
                                   progress=bar, runner=runner).run()
     except FedPetitionError as e:
-        # The archive itself is unreadable: still a report, with its first step failed.
+        # The source itself is unreadable: still a report, with its first step failed.
         report = unreadable_report(str(e))
     finally:
         bar.close()
@@ -114,10 +132,64 @@ def _cmd_verify_receipt(args: argparse.Namespace) -> int:
     for step in RECEIPT_STEPS:
         print(f"PASS  {step}")
     cp = checked.checkpoint
-    print(f"\nentry {receipt.index:,} of {cp.size:,} in {receipt.log}")
-    print(f"petition {receipt.petition}, signed by {checked.record.name} <{checked.record.email}>")
-    print(f"cosigned by {', '.join(checked.cosigners) or 'no witness'}")
+    if args.online:
+        try:
+            latest, proof, _ = latest_consistency(cp, receipt.log_key)
+            check_consistency(cp, latest, proof)
+        except FedPetitionError as e:
+            print(f"FAIL  {STEP_ONLINE}  {e}")
+            raise CommandError(f"{STEP_ONLINE}: {e}") from e
+        print(f"PASS  {STEP_ONLINE}  the log now has {latest.size:,} entries and still "
+              "contains this checkpoint")
     print("OK: this signature is in the log at that checkpoint")
+    return EXIT_OK
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from fedpetition.node.server import init_node
+
+    name = args.name or f"127.0.0.1:{args.port}"
+    url = args.public_url or f"http://{name}"
+    path = asyncio.run(init_node(Path(args.dir), name, url, listen_port=args.port))
+    print(f"created a node in {args.dir}: edit {path}, then run: fedpetition serve --config "
+          f"{path}")
+    return EXIT_OK
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or "fedpetition.toml")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from fedpetition.node.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve(_config_path(args))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fedpetition.node.server import demo
+
+    demo(Path(args.dir), args.port)
+    return EXIT_OK
+
+
+def _cmd_admin(args: argparse.Namespace) -> int:
+    import getpass
+
+    from fedpetition.node import server
+
+    config = _config_path(args)
+    if args.admin == "create-organiser":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(
+            "password (10 characters or more): ")
+        token = server.create_organiser(config, args.name, password)
+        print(f"organiser {args.name} created; API token (shown once): {token}")
+    elif args.admin == "token":
+        print(server.new_token(config, args.name))
     return EXIT_OK
 
 
@@ -140,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("verify", help="recompute and check a federated tally")
-    p.add_argument("source", help="a bundle file")
+    p.add_argument("source", help="a bundle file, a bundle URL, or a petition URL")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.add_argument("--origin-key", help="the petition origin's verifier key, if known")
     p.add_argument("--exclude", action="append", metavar="NODE",
@@ -149,9 +221,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes checking entries (default: one per core; 1: no pool)")
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("verify-receipt", help="check a signer's receipt offline")
+    p = sub.add_parser("verify-receipt", help="check a signer's receipt")
     p.add_argument("receipt", help="a receipt file")
+    p.add_argument("--online", action="store_true",
+                   help="also fetch the log's latest checkpoint and check it extends the "
+                        "receipt's")
     p.set_defaults(func=_cmd_verify_receipt)
+
+    p = sub.add_parser("init", help="create a node: config, keys, empty database")
+    p.add_argument("dir", help="the node's folder (created)")
+    p.add_argument("--name", help="the node's name, host[:port] of its public URL")
+    p.add_argument("--public-url", help="e.g. https://petitions.example.org")
+    p.add_argument("--port", type=int, default=8441, help="port to listen on (default 8441)")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("serve", help="run a node")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("demo", help="a local node with a demo petition (make run)")
+    p.add_argument("dir", nargs="?", default="var/demo", help="node folder (default var/demo)")
+    p.add_argument("--port", type=int, default=8441)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("admin", help="organiser accounts")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    admin = p.add_subparsers(dest="admin", required=True)
+    a = admin.add_parser("create-organiser", help="create an organiser account")
+    a.add_argument("name")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    a = admin.add_parser("token", help="issue a new API token for an organiser")
+    a.add_argument("name")
+    p.set_defaults(func=_cmd_admin)
     return parser
 
 
@@ -160,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except CommandError as e:
+    except (CommandError, FedPetitionError) as e:
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

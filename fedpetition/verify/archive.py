@@ -12,7 +12,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO
 
 from fedpetition.core import tiles
 from fedpetition.core.bundle import check_member_path
@@ -30,7 +30,7 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImpleme
 class ZipSource:
     """Reads a bundle archive; one open file, members read on demand."""
 
-    def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+    def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
         try:
             self._zip = zipfile.ZipFile(path, "r")
             self._infos = self._zip.infolist()
@@ -72,7 +72,7 @@ class ZipSource:
 class ZipBundleWriter:
     """Writes members to a bundle archive, stored uncompressed and timeless."""
 
-    def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+    def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self.members: list[str] = []
 

@@ -1,0 +1,1 @@
+"""The node: an aiohttp server around the protocol core: storage, sequencer, mail, pages."""

@@ -1,0 +1,130 @@
+"""The node's aiohttp application: routes, error mapping, security headers, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from fedpetition.core.errors import FedPetitionError, RemoteProtocolError
+from fedpetition.node.service import InputError, Node, RateLimited
+
+log = logging.getLogger("fedpetition.http")
+
+NODE: web.AppKey[Node] = web.AppKey("node", Node)
+HOUSEKEEPING_SECONDS = 600
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Pages link nothing from elsewhere and are never framed by other sites; links
+# carry secret tokens, so no Referer may leave the page.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                "script-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "interest-cohort=()",
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", "")
+
+
+def json_error(status: int, code: str, message: str, **extra: object) -> web.Response:
+    body = {"error": code, "message": message, **{k: v for k, v in extra.items() if v}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Our errors become 4xx with a JSON body (or an error page); nothing leaks."""
+    try:
+        return await handler(request)
+    except RateLimited as e:
+        response = _error_response(request, e.status, e.code, str(e), e.field)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    except InputError as e:
+        return _error_response(request, e.status, e.code, str(e), e.field)
+    except RemoteProtocolError as e:
+        return _error_response(request, e.status, "invalid", str(e), None)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            e.status, "invalid")
+        return _error_response(request, e.status, code, e.reason, None)
+    except FedPetitionError:
+        log.exception("request failed")  # our own bug: messages hold no personal data
+        return json_error(500, "internal", "internal error")
+
+
+def _error_response(request: web.Request, status: int, code: str, message: str,
+                    field: str | None) -> web.Response:
+    render = request.app.get(ERROR_PAGE)
+    if render is not None and not wants_json(request):
+        return render(request, status, code, message)
+    return json_error(status, code, message, field=field)
+
+
+ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str, str], web.Response]] = web.AppKey(
+    "error_page")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE]
+    await node.start()
+
+    async def housekeeping() -> None:
+        while True:
+            try:
+                await node.housekeeping()
+            except FedPetitionError:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    tasks = [asyncio.create_task(node.sequencer.run(), name="sequencer"),
+             asyncio.create_task(housekeeping(), name="housekeeping")]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # Whatever was confirmed but not yet sequenced stays queued in storage.
+    await node.storage.close()
+
+
+def make_app(node: Node, *, background: bool = True) -> web.Application:
+    from fedpetition.node.routes import api, logfiles, pages
+
+    app = web.Application(middlewares=[security_headers, errors],
+                          client_max_size=node.config.limits.max_body_bytes)
+    app[NODE] = node
+    api.setup(app)
+    logfiles.setup(app)
+    pages.setup(app)
+    if background:
+        app.cleanup_ctx.append(_background)
+    return app
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

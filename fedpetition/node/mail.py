@@ -1,0 +1,345 @@
+"""Outgoing mail: confirmation links and receipts, sent by SMTP or written to an outbox.
+
+A node without an SMTP server (development, tests, a first try) writes every mail as
+an ``.eml`` file and logs its links, so the confirmation flow works with no mail set up.
+Neither path ever logs or raises with a recipient address: addresses are the personal
+data the node exists to keep to itself.
+
+This module also checks and normalises email addresses, since the normalised address
+is what a signer's row, rate limits and nullifier are keyed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import email.utils
+import logging
+import os
+import re
+import secrets
+import string
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import aiosmtplib
+import idna
+
+from fedpetition.node.errors import AddressError, MailError
+
+if TYPE_CHECKING:
+    from fedpetition.node.config import MailSection
+
+__all__ = [
+    "MAX_ADDRESS_OCTETS",
+    "MAX_LOCAL_OCTETS",
+    "Mail",
+    "Mailer",
+    "OutboxMailer",
+    "SmtpMailer",
+    "build_message",
+    "check_email",
+    "email_domain",
+    "mailer_from_config",
+    "normalise_email",
+]
+
+logger = logging.getLogger("fedpetition.mail")
+
+# RFC 5321 §4.5.3.1: a path is at most 256 octets with its angle brackets (254
+# without), and a local part at most 64 octets.
+MAX_ADDRESS_OCTETS = 254
+MAX_LOCAL_OCTETS = 64
+
+# RFC 5322 §3.2.3 atext, the characters of an unquoted local part besides dots.
+_ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
+# RFC 1123 §2.1 host name labels, after IDNA has turned the domain into ASCII.
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Anything shaped like an address, to scrub server replies before they reach a log.
+_ADDRESS_LIKE = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def _char_problem(ch: str) -> str | None:
+    """Why ``ch`` cannot appear in an unquoted local part, or None."""
+    if ch in _ATEXT or ch == ".":
+        return None
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return f"contains the control character U+{ord(ch):04X}"
+    if ord(ch) < 0x80 or category[0] in "CZ":
+        # ASCII specials (space, comma, angle brackets, quotes...) would let an
+        # address smuggle a second recipient into a header; non-ASCII format,
+        # separator, private-use and unassigned characters only ever deceive.
+        return f"contains the character U+{ord(ch):04X}, not allowed in an address"
+    return None
+
+
+def _ascii_domain(domain: str) -> str:
+    """The domain as lower-case ASCII (IDNA 2008 with UTS 46 mapping), or AddressError."""
+    if not domain:
+        raise AddressError("the address has nothing after '@'")
+    if domain.endswith("."):
+        raise AddressError("the domain ends with a dot")
+    try:
+        ace = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        # The library's message quotes the domain; keep it out of errors and logs.
+        raise AddressError("the domain is not a valid domain name") from None
+    labels = ace.split(".")
+    if not all(_LDH_LABEL.fullmatch(label) for label in labels):
+        raise AddressError("the domain is not a valid domain name")
+    if len(labels) < 2:
+        # ICANN forbids dotless domains for mail; "alice@gmail" is always a typo.
+        raise AddressError("the domain has no dot")
+    if labels[-1].isdigit():
+        raise AddressError("the domain is an IP address, not a domain name")
+    return ace
+
+
+def check_email(address: str) -> str:
+    """Check an address's syntax; return it stripped, with its domain as lower-case ASCII.
+
+    Accepts the unquoted (dot-atom) local parts real providers hand out, including
+    UTF-8 ones (RFC 6531), and refuses quoted local parts and address literals. The
+    error never quotes the address, so it may be logged or shown as is.
+    """
+    if not isinstance(address, str):
+        raise AddressError("an email address must be text")
+    address = address.strip()
+    if not address:
+        raise AddressError("the email address is empty")
+    for ch in address:
+        if unicodedata.category(ch) == "Cc":
+            raise AddressError(f"the address contains the control character U+{ord(ch):04X}")
+    local, at, domain = address.rpartition("@")
+    if not at:
+        raise AddressError("the address has no '@'")
+    if not local:
+        raise AddressError("the address has nothing before '@'")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise AddressError("the part before '@' has a misplaced dot")
+    for ch in local:
+        problem = _char_problem(ch)
+        if problem is not None:
+            raise AddressError(f"the address {problem}")
+    if len(local.encode("utf-8")) > MAX_LOCAL_OCTETS:
+        raise AddressError(f"the part before '@' is longer than {MAX_LOCAL_OCTETS} bytes")
+    ace = _ascii_domain(domain)
+    result = f"{local}@{ace}"
+    if len(result.encode("utf-8")) > MAX_ADDRESS_OCTETS:
+        raise AddressError(f"the address is longer than {MAX_ADDRESS_OCTETS} bytes")
+    return result
+
+
+def normalise_email(address: str) -> str:
+    """The form an address is keyed on: :func:`check_email`, then local part NFC, lower case.
+
+    Lower-casing the local part merges ``Alice@`` and ``alice@``, which every large
+    provider delivers to the same mailbox, though RFC 5321 lets a server tell them
+    apart. Provider-specific aliases are deliberately not merged in this version:
+    Gmail ignores dots and ``+tag`` suffixes, other providers do neither or only
+    one, and merging them needs a per-provider list whose every rule also lets
+    anyone who knows one alias link it to the others. A later protocol version
+    specifies normalisation together with nullifiers (spec §4.4, Appendix B),
+    weighing each rule's privacy cost against the duplicates it catches; until
+    then ``a.b@`` and ``ab@`` count as two signers.
+    """
+    local, _, domain = check_email(address).rpartition("@")
+    local = unicodedata.normalize("NFC", unicodedata.normalize("NFC", local).lower())
+    # Lower-casing can lengthen a local part ("İ" becomes two code points): check again.
+    return check_email(f"{local}@{domain}")
+
+
+def email_domain(address: str) -> str:
+    """The address's domain as lower-case ASCII, e.g. for per-domain rate limits."""
+    return check_email(address).rpartition("@")[2]
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to one person.
+
+    ``links`` are the actionable URLs in the mail (confirm, withdraw, receipt): an
+    outbox logs them so a developer can click through without reading files. They
+    must carry tokens, never an address.
+    """
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    links: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_email(self.to)
+        # A line break in a header would let the subject add headers of its own.
+        if any(unicodedata.category(ch) == "Cc" for ch in self.subject):
+            raise ValueError("a mail subject must not contain control characters")
+        for link in self.links:
+            if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in link):
+                raise ValueError("a mail link must not contain spaces or control characters")
+
+
+def _needs_smtputf8(*addresses: str) -> bool:
+    return not all(a.isascii() for a in addresses)
+
+
+def build_message(mail: Mail, sender: str) -> EmailMessage:
+    """The RFC 5322 message: From, To, Subject, Date, Message-ID; text, and html if given."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = check_email(mail.to)
+    msg["Subject"] = mail.subject
+    msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
+    # Passing the domain keeps make_msgid from resolving this machine's name.
+    msg["Message-ID"] = email.utils.make_msgid(domain=email_domain(sender))
+    msg.set_content(mail.text, subtype="plain", charset="utf-8")
+    if mail.html is not None:
+        msg.add_alternative(mail.html, subtype="html", charset="utf-8")
+    return msg
+
+
+def _message_bytes(msg: EmailMessage, sender: str, to: str) -> bytes:
+    """Serialise with CRLF line ends; raw UTF-8 headers only when an address needs them."""
+    policy = email.policy.SMTPUTF8 if _needs_smtputf8(sender, to) else email.policy.SMTP
+    return msg.as_bytes(policy=policy)
+
+
+# --------------------------------------------------------------------------- mailers
+
+
+class Mailer(Protocol):
+    """Something that delivers a :class:`Mail`, or raises :class:`MailError`."""
+
+    async def send(self, mail: Mail) -> None: ...
+
+
+class OutboxMailer:
+    """Writes each mail to ``folder`` as an ``.eml`` file, for nodes without SMTP.
+
+    The folder and its files are private to the node's user (0700 / 0600): mails
+    hold addresses and bearer links.
+    """
+
+    def __init__(self, folder: Path, sender: str) -> None:
+        self.folder = Path(folder)
+        self.sender = check_email(sender)
+
+    async def send(self, mail: Mail) -> None:
+        data = _message_bytes(build_message(mail, self.sender), self.sender, mail.to)
+        name = await asyncio.to_thread(self._write, data)
+        logger.info("outbox: wrote %s links: %s", name, " ".join(mail.links) or "(none)")
+
+    def _write(self, data: bytes) -> str:
+        """Write atomically: a reader of the folder never sees a half-written mail."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            name = f"{stamp}-{secrets.token_hex(4)}.eml"
+            final = self.folder / name
+            temp = self.folder / f".{name}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(temp, final)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        except OSError as e:
+            raise MailError(f"outbox {self.folder}: cannot write a mail: {e.strerror or e}") from e
+        return name
+
+
+def _scrub(text: str) -> str:
+    """Server replies often quote the recipient: replace anything address-shaped."""
+    return _ADDRESS_LIKE.sub("<address>", text)
+
+
+class SmtpMailer:
+    """Sends through an SMTP submission server with ``aiosmtplib``.
+
+    ``starttls`` requires STARTTLS (port 587); ``tls`` is implicit TLS (port 465);
+    with neither, the connection is plain text, for a relay on the same machine.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        username: str = "",
+        password: str = "",
+        starttls: bool = True,
+        tls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        if starttls and tls:
+            raise ValueError("starttls and tls are exclusive: tls is TLS from the first byte")
+        self.host = host
+        self.port = port
+        self.sender = check_email(sender)
+        self.username = username
+        self._password = password
+        self.starttls = starttls
+        self.tls = tls
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"SmtpMailer({self.host!r}, {self.port}, tls={self.tls}, starttls={self.starttls})"
+
+    async def send(self, mail: Mail) -> None:
+        msg = build_message(mail, self.sender)
+        where = f"SMTP server {self.host}:{self.port}"
+        try:
+            await aiosmtplib.send(
+                msg,
+                sender=self.sender,
+                recipients=[check_email(mail.to)],
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self._password or None,
+                use_tls=self.tls,
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        # Every branch drops the original exception (``from None``): its text and
+        # attributes name the recipient, and tracebacks end up in logs.
+        except aiosmtplib.SMTPRecipientsRefused:
+            raise MailError(f"{where} refused the recipient", permanent=True) from None
+        except aiosmtplib.SMTPResponseException as e:
+            raise MailError(
+                f"{where} answered {e.code}: {_scrub(e.message)}", permanent=500 <= e.code < 600
+            ) from None
+        except aiosmtplib.SMTPException as e:
+            raise MailError(f"{where}: {_scrub(str(e))}") from None
+        except (OSError, TimeoutError) as e:
+            reason = getattr(e, "strerror", None) or type(e).__name__
+            raise MailError(f"{where}: cannot connect or send: {reason}") from None
+
+
+def mailer_from_config(config: MailSection) -> Mailer:
+    """The SMTP mailer if ``[mail] smtp_host`` is set, else the outbox."""
+    if not config.smtp_host:
+        return OutboxMailer(config.outbox_dir, config.sender)
+    return SmtpMailer(
+        config.smtp_host,
+        config.smtp_port,
+        config.sender,
+        username=config.smtp_username,
+        password=config.smtp_password,
+        starttls=config.smtp_starttls,
+        tls=config.smtp_tls,
+        timeout=config.timeout_seconds,
+    )

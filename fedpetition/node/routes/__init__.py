@@ -1,0 +1,1 @@
+"""HTTP routes: each handler decodes the request, calls the Node, encodes the answer."""

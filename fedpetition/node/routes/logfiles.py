@@ -1,0 +1,153 @@
+"""The files a node publishes (spec §10.1), at the paths a bundle names them by.
+
+Everything but checkpoints and rosters is immutable and cacheable; a bundle is
+an archive of exactly these files for one petition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from fedpetition.core import bundle, tiles
+from fedpetition.core.errors import DecodeError
+from fedpetition.node.app import NODE
+from fedpetition.node.service import InputError, Node, PetitionView
+from fedpetition.verify.archive import ZipBundleWriter
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+MUTABLE = "no-cache"
+BINARY = "application/octet-stream"
+
+
+def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes
+           ) -> Iterator[tuple[str, bytes | None, str]]:
+    """Every member of the petition's bundle at ``size``: (path, data or None, kind)."""
+    petition_id = view.record.petition_id
+    yield bundle.key_path(node.name), (str(node.signer.verifier_key()) + "\n").encode(), "key"
+    for number, document in enumerate(view.record.versions, start=1):
+        yield bundle.version_path(petition_id, number), document, "version"
+    yield bundle.roster_path(petition_id), view.record.roster, "roster"
+    yield bundle.checkpoint_path(view.log.origin), checkpoint, "checkpoint"
+    for coord in tiles.tiles_for_size(size):
+        yield f"{view.log.origin}/{coord.path}", None, coord.path
+
+
+async def _snapshot(node: Node, slug: str) -> tuple[PetitionView, int, bytes]:
+    view = await node.petition(slug)
+    stored = await node.storage.log(view.record.id)
+    assert stored is not None
+    return view, stored.size, stored.checkpoint
+
+
+async def key(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    return web.Response(text=str(node.signer.verifier_key()) + "\n", headers={
+        "Cache-Control": MUTABLE})
+
+
+async def version(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    try:
+        number = int(request.match_info["number"])
+    except ValueError:
+        number = 0
+    if not 1 <= number <= len(view.record.versions) or request.match_info["number"] != str(
+            number):
+        raise InputError("no such version", status=404, code="not_found")
+    return web.Response(body=view.record.versions[number - 1], content_type=BINARY,
+                        headers={"Cache-Control": IMMUTABLE})
+
+
+async def roster(request: web.Request) -> web.Response:
+    view = await request.app[NODE].petition(request.match_info["slug"])
+    return web.Response(body=view.record.roster, content_type=BINARY,
+                        headers={"Cache-Control": MUTABLE})
+
+
+def _own_slug(request: web.Request) -> str:
+    node = request.app[NODE]
+    if request.match_info["origin"] != node.name:
+        raise InputError("this node hosts no log for that petition", status=404,
+                         code="not_found")
+    return request.match_info["slug"]
+
+
+async def checkpoint(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    _, _, note = await _snapshot(node, _own_slug(request))
+    return web.Response(body=note, content_type="text/plain", charset="utf-8",
+                        headers={"Cache-Control": MUTABLE})
+
+
+async def tile(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    view = await node.petition(_own_slug(request))
+    path = "tile/" + request.match_info["path"]
+    try:
+        tiles.parse_path(path)
+    except DecodeError as e:
+        raise InputError(str(e), status=404, code="not_found") from e
+    data = await node.storage.read_file(view.record.id, path)
+    if data is None:
+        raise InputError("no such tile", status=404, code="not_found")
+    return web.Response(body=data, content_type=BINARY, headers={"Cache-Control": IMMUTABLE})
+
+
+async def manifest(request: web.Request) -> web.Response:
+    """The bundle's manifest for the current checkpoint (spec §10.2)."""
+    node = request.app[NODE]
+    view, size, note = await _snapshot(node, request.match_info["slug"])
+    members = tuple(path for path, _, _ in _files(node, view, size, note))
+    claims = bundle.Claims(view.count, {view.log.origin: view.count})
+    body = bundle.Manifest(view.record.petition_id, members, claims).encode()
+    return web.Response(body=body, content_type=BINARY, headers={"Cache-Control": MUTABLE})
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """The petition's bundle: every file at one checkpoint, in one archive."""
+    node = request.app[NODE]
+    view, size, note = await _snapshot(node, request.match_info["slug"])
+    members = []
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed below
+    try:
+        writer = ZipBundleWriter(spool)
+        for path, data, tile_path in _files(node, view, size, note):
+            if data is None:
+                data = await node.storage.read_file(view.record.id, tile_path)
+                if data is None:
+                    raise RuntimeError(f"log file {tile_path} is missing")
+            await asyncio.to_thread(writer.add, path, data)
+            members.append(path)
+        claims = bundle.Claims(view.count, {view.log.origin: view.count})
+        writer.add(bundle.MANIFEST, bundle.Manifest(view.record.petition_id, tuple(members),
+                                                    claims).encode())
+        writer.close()
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{view.record.slug}-{size}.zip"',
+            "Cache-Control": MUTABLE,
+        })
+        response.content_length = spool.tell()
+        await response.prepare(request)
+        spool.seek(0)
+        while chunk := spool.read(1 << 16):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        spool.close()
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/key", key)
+    app.router.add_get("/petitions/{slug}/versions/{number}", version)
+    app.router.add_get("/petitions/{slug}/hosts", roster)
+    app.router.add_get("/petitions/{slug}/manifest", manifest)
+    app.router.add_get("/petitions/{slug}/bundle.zip", download)
+    app.router.add_get("/log/{origin}/{slug}/checkpoint", checkpoint)
+    app.router.add_get(r"/log/{origin}/{slug}/tile/{path:.+}", tile)

@@ -1,0 +1,204 @@
+"""The sequencer: appends queued entries to each petition's log in batches.
+
+Every period it takes what confirmations and withdrawals have queued, in queue
+order, turns them into entries, appends them with the core's LogAppender, signs
+a checkpoint, and commits tiles, checkpoint, log state and signature states in
+one storage transaction (spec §6, §7). Only then does the in-memory state move
+on, so a crash at any point leaves the stored log consistent and the queue
+still holding whatever was not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fedpetition.core import encoding, names, tiles
+from fedpetition.core.documents import PetitionVersion, SignedDocument
+from fedpetition.core.entries import SignEntry, WithdrawEntry, coarse_time
+from fedpetition.core.log import LogAppender, LogState
+from fedpetition.core.notes import Signer
+from fedpetition.core.tally import SIGNED
+from fedpetition.node.stats import PetitionStats
+from fedpetition.node.storage import LogRecord, PetitionRecord, QueuedEntry, Storage
+from fedpetition.node.storage.base import SIGN
+
+log = logging.getLogger("fedpetition.sequencer")
+
+
+def encode_state(state: LogState) -> bytes:
+    return encoding.encode(
+        {
+            "size": state.size,
+            "tiles": {str(level): data for level, data in state.partial_tiles.items()},
+            "entries": list(state.partial_entries),
+        }
+    )
+
+
+def decode_state(data: bytes) -> LogState:
+    value = encoding.decode_map(data, "log state")
+    return LogState(
+        value["size"], {int(k): v for k, v in value["tiles"].items()}, tuple(value["entries"])
+    )
+
+
+@dataclass
+class PetitionLog:
+    """One petition's log as the sequencer holds it between batches."""
+
+    petition: int
+    origin: str
+    state: LogState
+    last_time: int
+    digests: dict[int, bytes]  # version number -> digest
+    stats: PetitionStats
+
+
+class Sequencer:
+    def __init__(
+        self,
+        storage: Storage,
+        signer: Signer,
+        period: float,
+        max_batch: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.signer = signer
+        self.period = period
+        self.max_batch = max_batch
+        self.clock = clock
+        self.logs: dict[int, PetitionLog] = {}
+        self.batches = 0
+
+    # -- loading ------------------------------------------------------------
+    async def load(self, petition: PetitionRecord) -> PetitionLog:
+        """Load a petition's log, creating its empty log (and checkpoint) if new."""
+        if petition.id in self.logs:
+            return self.logs[petition.id]
+        origin = names.log_origin(self.signer.name, petition.petition_id)
+        record = await self.storage.log(petition.id)
+        if record is None:
+            appender = LogAppender(origin)
+            record = LogRecord(
+                petition.id,
+                0,
+                encode_state(appender.state()),
+                appender.signed_checkpoint(self.signer).encode(),
+                0,
+            )
+            await self.storage.commit_batch(petition.id, [], record, [], [], [])
+        state = decode_state(record.state)
+        stats = PetitionStats(origin)
+        await self._replay(petition.id, state.size, stats)
+        entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition), stats)
+        self.logs[petition.id] = entry
+        return entry
+
+    async def _replay(self, petition: int, size: int, stats: PetitionStats) -> None:
+        """Rebuild the counts from the stored entry bundles (the log is the truth)."""
+        for start in range(0, size, tiles.TILE_WIDTH):
+            width = min(tiles.TILE_WIDTH, size - start)
+            coord = tiles.TileCoord(0, start // tiles.TILE_WIDTH, width, "entries")
+            data = await self.storage.read_file(petition, coord.path)
+            if data is None:
+                raise RuntimeError(f"log of petition {petition} lacks {coord.path}")
+            for offset, entry in enumerate(tiles.decode_entry_bundle(data, width)):
+                stats.add(start + offset, entry)
+
+    def refresh_versions(self, petition: PetitionRecord) -> None:
+        if petition.id in self.logs:
+            self.logs[petition.id].digests = _digests(petition)
+
+    # -- running ------------------------------------------------------------
+    async def run(self) -> None:
+        """Sequence forever: the pool of queued entries is flushed once per period."""
+        while True:
+            await asyncio.sleep(self.period)
+            try:
+                while await self.sequence_once() >= self.max_batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sequencing failed; the queue is kept and retried")
+
+    async def sequence_once(self) -> int:
+        """Sequence what is queued now; return how many queue rows were handled."""
+        queued = await self.storage.queued(self.max_batch)
+        if not queued:
+            return 0
+        by_petition: dict[int, list[QueuedEntry]] = {}
+        for item in queued:
+            by_petition.setdefault(item.petition, []).append(item)
+        for petition, items in by_petition.items():
+            await self._sequence_petition(petition, items)
+        return len(queued)
+
+    async def _sequence_petition(self, petition: int, items: list[QueuedEntry]) -> None:
+        current = self.logs.get(petition)
+        if current is None:
+            record = await self.storage.petition_by_id(petition)
+            if record is None:
+                return
+            current = await self.load(record)
+        appender = LogAppender(current.origin, current.state)
+        stats = current.stats
+        states: dict[bytes, bool] = {}  # this batch's view of each nullifier: signed?
+        entries: list[bytes] = []
+        accepted: list[int] = []
+        dropped: list[int] = []
+        sequenced: list[tuple[int, str, int]] = []
+        last_time = current.last_time
+        for item in items:
+            signed = states.get(item.nullifier, stats.is_signed(item.nullifier))
+            digest = current.digests.get(item.version)
+            if digest is None or signed == (item.kind == SIGN):
+                # Would break the log rules (spec §9): a second sign of a signed
+                # nullifier or a withdrawal of an unsigned one. Never appended.
+                dropped.append(item.id)
+                continue
+            entry_time = max(coarse_time(item.at), last_time)
+            if item.kind == SIGN:
+                assert item.commitment is not None
+                entry = SignEntry(
+                    digest, item.nullifier, item.commitment, entry_time, region=item.region
+                ).encode()
+            else:
+                entry = WithdrawEntry(digest, item.nullifier, entry_time).encode()
+            index = appender.size + len(entries)
+            entries.append(entry)
+            accepted.append(item.id)
+            states[item.nullifier] = item.kind == SIGN
+            last_time = entry_time
+            if item.signature is not None:
+                sequenced.append((item.signature, item.kind, index))
+        start = appender.size
+        files = appender.append(entries) + appender.partial_files()
+        note = appender.signed_checkpoint(self.signer).encode()
+        batch = LogRecord(petition, appender.size, encode_state(appender.state()), note, last_time)
+        await self.storage.commit_batch(petition, accepted, batch, files, sequenced, dropped)
+        # Durable: now the in-memory view may move on.
+        for offset, entry in enumerate(entries):
+            stats.add(start + offset, entry)
+        current.state = appender.state()
+        current.last_time = last_time
+        self.batches += 1
+        if dropped:
+            log.warning("dropped %d queued entries that the log rules forbid", len(dropped))
+
+
+def _digests(petition: PetitionRecord) -> dict[int, bytes]:
+    digests = {}
+    for number, document in enumerate(petition.versions, start=1):
+        signed = SignedDocument.decode(document)
+        PetitionVersion.decode(signed.body)  # stored documents are ours: fail loudly if not
+        digests[number] = signed.digest
+    return digests
+
+
+__all__ = ["SIGNED", "Sequencer", "decode_state", "encode_state"]

@@ -1,0 +1,616 @@
+"""What a node does, between its HTTP handlers and its storage.
+
+Handlers decode requests and call these methods; these methods check input,
+call the protocol core to build documents and entries, seal personal data
+before it reaches storage, and send mail. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fedpetition.core import encoding, names, tiles
+from fedpetition.core.documents import (
+    Host,
+    HostRoster,
+    PetitionVersion,
+    SignedDocument,
+    WitnessPolicy,
+    sign_petition,
+    sign_roster,
+)
+from fedpetition.core.entries import PrivateRecord, commitment
+from fedpetition.core.errors import FedPetitionError
+from fedpetition.core.merkle import inclusion_proof
+from fedpetition.core.notes import Checkpoint, Signer
+from fedpetition.core.receipts import Receipt
+from fedpetition.node import i18n
+from fedpetition.node.config import NodeConfig
+from fedpetition.node.errors import AddressError, NodeError, SealError
+from fedpetition.node.keys import DataKey
+from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
+from fedpetition.node.sequencer import PetitionLog, Sequencer
+from fedpetition.node.storage import Organiser, PetitionRecord, SignatureRecord, Storage
+from fedpetition.node.storage.base import CONFIRMED, COUNTED, PENDING, WITHDRAWING, WITHDRAWN
+
+log = logging.getLogger("fedpetition.node")
+
+MAX_NAME = 200
+MAX_EMAIL = 254
+PRIVACY_LINK_SECONDS = 24 * 3600
+SESSION_SECONDS = 12 * 3600
+LOGIN_ATTEMPTS_PER_HOUR = 20
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+class InputError(NodeError):
+    """The request is malformed or not allowed: a 4xx with this message."""
+
+    def __init__(
+        self, message: str, *, status: int = 400, field: str | None = None, code: str = "invalid"
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.code = code
+
+
+class RateLimited(InputError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests; try again later", status=429, code="rate_limited")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SignatureForm:
+    name: str
+    email: str
+    region: str | None = None
+    updates: bool = False  # consents to updates about this petition
+    addressee: bool = False  # consents to giving their name to the addressee
+    language: str = i18n.DEFAULT
+
+
+@dataclass(frozen=True)
+class PetitionView:
+    """A petition as pages and the API show it."""
+
+    record: PetitionRecord
+    versions: tuple[PetitionVersion, ...]
+    log: PetitionLog
+    checkpoint: Checkpoint
+
+    @property
+    def latest(self) -> PetitionVersion:
+        return self.versions[-1]
+
+    @property
+    def count(self) -> int:
+        return self.log.stats.count
+
+    def is_open(self, now: float) -> bool:
+        return self.record.is_open and now < self.latest.deadline
+
+
+@dataclass(frozen=True)
+class SignerView:
+    signature: SignatureRecord
+    petition: PetitionView
+    name: str
+    email: str
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def hash_password(password: str) -> bytes:
+    salt = secrets.token_bytes(16)
+    return salt + hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+
+
+def check_password(password: str, stored: bytes) -> bool:
+    salt, expected = stored[:16], stored[16:]
+    return hmac.compare_digest(hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT), expected)
+
+
+def _clean_text(value: object, field: str, limit: int, *, multiline: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be text", field=field)
+    text = value.strip()
+    if not text or len(text) > limit:
+        raise InputError(f"{field} must be 1 to {limit} characters", field=field)
+    allowed = "\n\r\t" if multiline else ""
+    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in text):
+        raise InputError(f"{field} contains control characters", field=field)
+    return text
+
+
+class Node:
+    """One node: its identity, storage, sequencer and mail."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        storage: Storage,
+        signer: Signer,
+        data_key: DataKey,
+        mailer: Mailer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.signer = signer
+        self.data_key = data_key
+        self.mailer = mailer
+        self.clock = clock
+        self.sequencer = Sequencer(
+            storage, signer, config.sequencer.period_seconds, config.sequencer.max_batch, clock
+        )
+
+    @property
+    def name(self) -> str:
+        return self.signer.name
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def url(self, path: str) -> str:
+        return self.config.node.public_url.rstrip("/") + path
+
+    async def start(self) -> None:
+        for petition in await self.storage.petitions():
+            await self.sequencer.load(petition)
+
+    # -- organisers -----------------------------------------------------------
+    async def create_organiser(self, name: str, password: str) -> str:
+        """Create an organiser account; returns its API token (shown once)."""
+        name = _clean_text(name, "name", 100)
+        if len(password) < 10:
+            raise InputError("the password must have at least 10 characters", field="password")
+        token = secrets.token_urlsafe(32)
+        await self.storage.create_organiser(
+            name, hash_password(password), token_hash(token), self.now()
+        )
+        return token
+
+    async def new_api_token(self, name: str) -> str:
+        token = secrets.token_urlsafe(32)
+        if not await self.storage.set_organiser_token(name, token_hash(token)):
+            raise InputError(f"no organiser named {name!r}", status=404)
+        return token
+
+    async def organiser_for_token(self, token: str) -> Organiser | None:
+        return await self.storage.organiser_by_token(token_hash(token))
+
+    async def login(self, name: str, password: str, client: str = "unknown") -> str | None:
+        # Guessing passwords costs a scrypt each, and is limited per client and account.
+        await self._limit(f"login-ip:{client}", LOGIN_ATTEMPTS_PER_HOUR)
+        await self._limit(f"login-name:{name[:100]}", LOGIN_ATTEMPTS_PER_HOUR)
+        organiser = await self.storage.organiser_by_name(name)
+        if organiser is None or not check_password(password, organiser.password_hash):
+            return None
+        session = secrets.token_urlsafe(32)
+        await self.storage.create_session(
+            token_hash(session), organiser.id, self.now() + SESSION_SECONDS
+        )
+        return session
+
+    async def organiser_for_session(self, session: str) -> Organiser | None:
+        return await self.storage.organiser_by_session(token_hash(session), self.now())
+
+    async def logout(self, session: str) -> None:
+        await self.storage.delete_session(token_hash(session))
+
+    # -- petitions ------------------------------------------------------------
+    async def create_petition(
+        self, organiser: Organiser | None, data: Mapping[str, Any]
+    ) -> PetitionView:
+        slug = data.get("slug")
+        try:
+            names.check_slug(slug)
+        except FedPetitionError as e:
+            raise InputError(str(e), field="slug") from e
+        assert isinstance(slug, str)
+        petition_id = f"{self.name}/{slug}"
+        version = self._version_from(data, petition_id, 1, None, None)
+        roster = HostRoster(
+            petition_id, 1, (Host(self.name, self.signer.verifier_key()),), WitnessPolicy(0, ())
+        )
+        try:
+            await self.storage.create_petition(
+                slug,
+                petition_id,
+                organiser.id if organiser else None,
+                sign_petition(version, self.signer).encode(),
+                sign_roster(roster, self.signer).encode(),
+                self.now(),
+            )
+        except NodeError as e:
+            raise InputError(str(e), status=409, field="slug") from e
+        return await self.petition(slug)
+
+    async def edit_petition(self, slug: str, data: Mapping[str, Any]) -> PetitionView:
+        """A new version: the text changes, earlier signatures keep counting (spec §3.2)."""
+        view = await self.petition(slug)
+        latest = view.latest
+        merged = {**latest.to_map(), **{k: v for k, v in data.items() if v is not None}}
+        previous = SignedDocument.decode(view.record.versions[-1]).digest
+        version = self._version_from(merged, latest.id, latest.version + 1, previous, latest)
+        await self.storage.add_version(
+            view.record.id,
+            version.version,
+            sign_petition(version, self.signer).encode(),
+            self.now(),
+        )
+        record = await self.storage.petition_by_slug(slug)
+        assert record is not None
+        self.sequencer.refresh_versions(record)
+        return await self.petition(slug)
+
+    def _version_from(
+        self,
+        data: Mapping[str, Any],
+        petition_id: str,
+        number: int,
+        previous: bytes | None,
+        latest: PetitionVersion | None,
+    ) -> PetitionVersion:
+        languages = data.get("languages") or (list(latest.languages) if latest else None)
+        if not isinstance(languages, list | tuple) or not languages:
+            raise InputError("languages must be a non-empty list", field="languages")
+        title, text = data.get("title"), data.get("text")
+        if isinstance(title, str):
+            title = {lang: title for lang in languages}
+        if isinstance(text, str):
+            text = {lang: text for lang in languages}
+        if not isinstance(title, Mapping) or not isinstance(text, Mapping):
+            raise InputError("title and text are needed for every language", field="title")
+        deadline = data.get("deadline")
+        if not isinstance(deadline, int) or isinstance(deadline, bool):
+            raise InputError("deadline must be a Unix time in seconds", field="deadline")
+        now = self.now()
+        if number == 1 and deadline <= now:
+            raise InputError("the deadline must be in the future", field="deadline")
+        thresholds = data.get("thresholds") or []
+        if not isinstance(thresholds, list | tuple):
+            raise InputError("thresholds must be a list of integers", field="thresholds")
+        try:
+            return PetitionVersion(
+                id=petition_id,
+                version=number,
+                previous=previous,
+                languages=tuple(languages),
+                title={k: _clean_text(v, "title", 300) for k, v in title.items()},
+                text={k: _clean_text(v, "text", 50_000, multiline=True) for k, v in text.items()},
+                addressee=_clean_text(data.get("addressee"), "addressee", 300),
+                created=now,
+                deadline=deadline,
+                thresholds=tuple(thresholds),
+            )
+        except InputError:
+            raise
+        except FedPetitionError as e:
+            raise InputError(str(e)) from e
+
+    async def close_petition(self, slug: str) -> PetitionView:
+        view = await self.petition(slug)
+        await self.storage.close_petition(view.record.id, self.now())
+        return await self.petition(slug)
+
+    async def petitions(self) -> list[PetitionView]:
+        return [await self._view(record) for record in await self.storage.petitions()]
+
+    async def petition(self, slug: str) -> PetitionView:
+        record = await self.storage.petition_by_slug(slug) if isinstance(slug, str) else None
+        if record is None:
+            raise InputError("no such petition", status=404, code="not_found")
+        return await self._view(record)
+
+    async def _view(self, record: PetitionRecord) -> PetitionView:
+        versions = tuple(
+            PetitionVersion.decode(SignedDocument.decode(d).body) for d in record.versions
+        )
+        log_state = await self.sequencer.load(record)
+        stored = await self.storage.log(record.id)
+        assert stored is not None
+        from fedpetition.core.notes import open_checkpoint
+
+        checkpoint = open_checkpoint(stored.checkpoint, self.signer.verifier_key()).checkpoint
+        return PetitionView(record, versions, log_state, checkpoint)
+
+    # -- signing --------------------------------------------------------------
+    async def _limit(self, key: str, limit: int) -> None:
+        window = 3600
+        now = self.now()
+        if await self.storage.hit(key, window, now) > limit:
+            raise RateLimited(window - now % window)
+
+    async def sign(self, slug: str, form: SignatureForm, client: str) -> None:
+        """Start a signature; the outcome looks the same whether or not the email signed."""
+        view = await self.petition(slug)
+        if not view.is_open(self.clock()):
+            raise InputError("this petition is closed", status=409, code="closed")
+        name = _clean_text(form.name, "name", MAX_NAME)
+        try:
+            email = normalise_email(form.email)
+        except AddressError as e:
+            raise InputError(str(e), field="email") from e
+        region = None
+        if form.region:
+            try:
+                region = names.check_region(form.region.strip().upper())
+            except FedPetitionError as e:
+                raise InputError(
+                    "region must be an ISO 3166 code such as FR or FR-IDF", field="region"
+                ) from e
+        limits = self.config.limits
+        await self._limit(f"sign-ip:{client}", limits.sign_per_ip_per_hour)
+        await self._limit(
+            f"sign-domain:{email_domain(email)}", limits.sign_per_email_domain_per_hour
+        )
+        petition_id = view.record.petition_id
+        index = self.data_key.email_index(petition_id, email)
+        sealed = self.data_key.seal(
+            encoding.encode(
+                {
+                    "name": name,
+                    "email": email,
+                    "salt": secrets.token_bytes(32),
+                    "updates": bool(form.updates),
+                    "addressee": bool(form.addressee),
+                    "language": form.language if form.language in i18n.LANGUAGES else i18n.DEFAULT,
+                }
+            ),
+            _seal_context(petition_id, index),
+        )
+        token = secrets.token_urlsafe(32)
+        now = self.now()
+        expires = now + limits.pending_expiry_hours * 3600
+        created = await self.storage.create_pending(
+            view.record.id, index, sealed, region, token_hash(token), now, expires
+        )
+        language = form.language if form.language in i18n.LANGUAGES else i18n.DEFAULT
+        title = view.latest.title.get(language) or next(iter(view.latest.title.values()))
+        link = self.url(f"/s/{token}")
+        if created is not None:
+            await self._mail(
+                email,
+                language,
+                "mail.confirm",
+                link,
+                title=title,
+                name=name,
+                hours=limits.pending_expiry_hours,
+            )
+            return
+        existing = await self.storage.signature_by_index(view.record.id, index)
+        if existing is None:  # erased in between: nothing to tell
+            return
+        await self.storage.rotate_token(
+            existing.id, token_hash(token), now, expires if existing.status == PENDING else None
+        )
+        key = "mail.confirm" if existing.status == PENDING else "mail.already"
+        await self._mail(
+            email, language, key, link, title=title, name=name, hours=limits.pending_expiry_hours
+        )
+
+    async def _mail(self, to: str, language: str, key: str, link: str, **values: object) -> None:
+        values = {"node": self.name, "link": link, **values}
+        await self.mailer.send(
+            Mail(
+                to=to,
+                subject=i18n.t(language, f"{key}.subject", **values),
+                text=i18n.t(language, f"{key}.body", **values),
+                links=(link,),
+            )
+        )
+
+    async def signer_view(self, token: str) -> SignerView:
+        record = (
+            await self.storage.signature_by_token(token_hash(token))
+            if isinstance(token, str) and 0 < len(token) < 100
+            else None
+        )
+        if record is None or record.sealed is None:
+            raise InputError("this link is not valid (any more)", status=404, code="not_found")
+        petition = await self.storage.petition_by_id(record.petition)
+        assert petition is not None
+        view = await self._view(petition)
+        private = self._open(record, petition.petition_id)
+        return SignerView(record, view, private["name"], private["email"])
+
+    def _open(self, record: SignatureRecord, petition_id: str) -> dict[str, Any]:
+        assert record.sealed is not None
+        # The context binds the sealed data to its row (petition and email index):
+        # sealed data copied into another row does not open.
+        context = _seal_context(petition_id, record.email_index)
+        try:
+            return encoding.decode_map(self.data_key.open(record.sealed, context),
+                                       "sealed signature")
+        except (SealError, FedPetitionError) as e:
+            raise NodeError("a stored signature does not open with this node's data key") from e
+
+    async def confirm(self, token: str, client: str = "unknown") -> SignerView:
+        await self._limit(f"confirm-ip:{client}", self.config.limits.confirm_per_ip_per_hour)
+        view = await self.signer_view(token)
+        record = view.signature
+        if record.status != PENDING:
+            return view
+        if record.expires is not None and record.expires <= self.now():
+            raise InputError("this link has expired: please sign again", status=410, code="expired")
+        if not view.petition.is_open(self.clock()):
+            raise InputError("this petition is closed", status=409, code="closed")
+        petition_id = view.petition.record.petition_id
+        private = self._open(record, petition_id)
+        salt = private["salt"]
+        record_bytes = PrivateRecord(petition_id, private["email"], private["name"]).encode()
+        nullifier = self.data_key.nullifier(petition_id, private["email"])
+        await self.storage.confirm(
+            record.id,
+            token_hash(token),
+            self.now(),
+            view.petition.latest.version,
+            nullifier,
+            commitment(salt, record_bytes),
+        )
+        return await self.signer_view(token)
+
+    async def withdraw(self, token: str) -> SignerView:
+        view = await self.signer_view(token)
+        if view.signature.status in (CONFIRMED, COUNTED):
+            await self.storage.request_withdrawal(
+                view.signature.id, token_hash(token), self.now(), view.petition.latest.version
+            )
+        return await self.signer_view(token)
+
+    async def receipt(self, token: str) -> bytes | None:
+        """The signer's receipt (spec §8), or None until their entry is in the log."""
+        view = await self.signer_view(token)
+        record = view.signature
+        if record.log_index is None or record.status not in (COUNTED, WITHDRAWING, WITHDRAWN):
+            return None
+        petition = view.petition
+        petition_id = petition.record.petition_id
+        stored = await self.storage.log(petition.record.id)
+        assert stored is not None
+        size = petition.checkpoint.size
+        index = record.log_index
+        bundle_coord = tiles.TileCoord(
+            0,
+            index // tiles.TILE_WIDTH,
+            min(tiles.TILE_WIDTH, size - index // 256 * 256),
+            "entries",
+        )
+        data = await self.storage.read_file(petition.record.id, bundle_coord.path)
+        assert data is not None
+        entry = tiles.decode_entry_bundle(data, bundle_coord.width)[index % tiles.TILE_WIDTH]
+        proof = await self._inclusion_proof(petition.record.id, index, size)
+        private = self._open(record, petition_id)
+        return Receipt(
+            petition=petition_id,
+            log=petition.log.origin,
+            log_key=self.signer.verifier_key(),
+            quorum=0,
+            witnesses=(),
+            checkpoint=stored.checkpoint.decode(),
+            index=index,
+            entry=entry,
+            proof=tuple(proof),
+            salt=private["salt"],
+            record=PrivateRecord(petition_id, private["email"], private["name"]).encode(),
+        ).encode()
+
+    async def _inclusion_proof(self, petition: int, index: int, size: int) -> list[bytes]:
+        """Build a proof from stored tiles, fetching the ones the reader asks for."""
+        cache: dict[tiles.TileCoord, bytes] = {}
+
+        def read(coord: tiles.TileCoord) -> bytes:
+            if coord not in cache:
+                raise _Missing(coord)
+            return cache[coord]
+
+        while True:
+            try:
+                return inclusion_proof(index, size, tiles.TileHashReader(size, read))
+            except _Missing as missing:
+                data = await self.storage.read_file(petition, missing.coord.path)
+                if data is None:
+                    raise NodeError(f"log file {missing.coord.path} is missing") from None
+                cache[missing.coord] = data
+
+    # -- personal data requests (GDPR art. 15 and 17) -------------------------
+    async def privacy_request(self, email: str, client: str, language: str) -> None:
+        try:
+            address = normalise_email(email)
+        except AddressError as e:
+            raise InputError(str(e), field="email") from e
+        await self._limit(f"privacy-ip:{client}", self.config.limits.sign_per_ip_per_hour)
+        sealed = self.data_key.seal(
+            encoding.encode({"email": address, "expires": self.now() + PRIVACY_LINK_SECONDS}),
+            b"privacy",
+        )
+        token = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+        await self._mail(address, language, "mail.privacy", self.url(f"/privacy/{token}"))
+
+    def _privacy_email(self, token: str) -> str:
+        try:
+            sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            value = encoding.decode_map(self.data_key.open(sealed, b"privacy"), "privacy link")
+        except (binascii.Error, ValueError, SealError, FedPetitionError) as e:
+            raise InputError("this link is not valid", status=404, code="not_found") from e
+        if value.get("expires", 0) <= self.now():
+            raise InputError("this link has expired", status=410, code="expired")
+        email = value.get("email")
+        if not isinstance(email, str):
+            raise InputError("this link is not valid", status=404, code="not_found")
+        return email
+
+    async def _records_for(self, email: str) -> list[tuple[PetitionRecord, SignatureRecord]]:
+        petitions = await self.storage.petitions()
+        pairs = [(p.id, self.data_key.email_index(p.petition_id, email)) for p in petitions]
+        by_id = {p.id: p for p in petitions}
+        return [(by_id[r.petition], r) for r in await self.storage.signatures_by_indexes(pairs)]
+
+    async def privacy_export(self, token: str) -> dict[str, Any]:
+        email = self._privacy_email(token)
+        signatures = []
+        for petition, record in await self._records_for(email):
+            item: dict[str, Any] = {
+                "petition": petition.petition_id,
+                "status": record.status,
+                "region": record.region,
+                "created": record.created,
+                "confirmed": record.confirmed,
+                "log_index": record.log_index,
+            }
+            if record.sealed is not None:
+                private = self._open(record, petition.petition_id)
+                item.update(
+                    name=private["name"],
+                    email=private["email"],
+                    consents={"updates": private["updates"], "addressee": private["addressee"]},
+                )
+            signatures.append(item)
+        return {
+            "node": self.name,
+            "email": email,
+            "signatures": signatures,
+            "note": "The public logs hold only anonymous entries (no name, no email).",
+        }
+
+    async def privacy_erase(self, token: str) -> int:
+        email = self._privacy_email(token)
+        records = await self._records_for(email)
+        return await self.storage.erase_signatures([r.id for _, r in records])
+
+    # -- maintenance ----------------------------------------------------------
+    async def housekeeping(self) -> None:
+        """Close petitions past their deadline, purge expired and retained data."""
+        now = self.now()
+        for view in await self.petitions():
+            if view.record.is_open and now >= view.latest.deadline:
+                await self.storage.close_petition(view.record.id, view.latest.deadline)
+        await self.storage.delete_expired_pending(now)
+        await self.storage.purge_closed(now - self.config.retention.days_after_close * 86400)
+
+
+class _Missing(Exception):
+    def __init__(self, coord: tiles.TileCoord) -> None:
+        self.coord = coord
+
+
+def _seal_context(petition_id: str, index: bytes) -> bytes:
+    return b"signature\n" + petition_id.encode() + b"\n" + index
+
+
+__all__ = ["InputError", "Node", "PetitionView", "RateLimited", "SignatureForm", "SignerView"]

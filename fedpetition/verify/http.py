@@ -1,0 +1,174 @@
+"""Reading a petition's published files from live nodes (the same FileSource a bundle is).
+
+A member path is the URL without its scheme (spec §10.1), so reading one is a GET
+of ``<scheme>://<path>``. Live files change as logs grow, so the source pins
+each log's checkpoint the first time it is read and lists exactly the files
+that checkpoint needs (tiles are immutable, partial ones included), plus a
+manifest it writes itself: what it lists is what a bundle fetched at that
+moment would hold.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from typing import IO
+
+from fedpetition.core import bundle, names
+from fedpetition.core.documents import HostRoster, SignedDocument
+from fedpetition.core.errors import DecodeError, FedPetitionError
+from fedpetition.core.notes import Checkpoint
+
+MAX_FILE = 20 << 20
+MAX_BUNDLE = 8 << 30
+TIMEOUT = 30.0
+USER_AGENT = "fedpetition-verifier"
+
+
+def _get(url: str, limit: int = MAX_FILE) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            data = bytes(response.read(limit + 1))
+    except urllib.error.HTTPError as e:
+        raise DecodeError(f"GET {url}: HTTP {e.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise DecodeError(f"GET {url}: {reason}") from None
+    if len(data) > limit:
+        raise DecodeError(f"GET {url}: larger than {limit} bytes")
+    return data
+
+
+def parse_petition_url(url: str) -> tuple[str, str, str]:
+    """``(scheme, node name, slug)`` of a petition's page or files URL on its origin."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise DecodeError(f"{url} is not an http(s) URL")
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 2 or segments[0] not in ("p", "petitions"):
+        raise DecodeError(f"{url} is not a petition URL (want .../p/<slug> or "
+                          ".../petitions/<slug>)")
+    try:
+        return parts.scheme, names.check_node_name(parts.netloc), names.check_slug(segments[1])
+    except FedPetitionError as e:
+        raise DecodeError(f"{url}: {e}") from e
+
+
+class HttpSource:
+    """The files of one petition, read from its origin and hosting nodes."""
+
+    def __init__(self, url: str) -> None:
+        self.scheme, origin, slug = parse_petition_url(url)
+        self.petition_id = f"{origin}/{slug}"
+        self._cache: dict[str, bytes] = {}
+        self._members: list[str] | None = None
+
+    def _fetch(self, path: str) -> bytes:
+        if path not in self._cache:
+            self._cache[path] = _get(f"{self.scheme}://{path}")
+        return self._cache[path]
+
+    def members(self) -> Iterable[str]:
+        if self._members is None:
+            self._members = self._list()
+        return [bundle.MANIFEST, *self._members]
+
+    def _list(self) -> list[str]:
+        pid = self.petition_id
+        origin = names.petition_origin(pid)
+        members = [bundle.key_path(origin), bundle.roster_path(pid)]
+        number = 1
+        while True:
+            path = bundle.version_path(pid, number)
+            try:
+                self._fetch(path)
+            except DecodeError:
+                if number == 1:
+                    raise
+                break
+            members.append(path)
+            number += 1
+        roster = HostRoster.decode(SignedDocument.decode(self._fetch(members[1])).body)
+        for host in roster.hosts:
+            if host.name != origin:
+                members.append(bundle.key_path(host.name))
+            log_origin = names.log_origin(host.name, pid)
+            note = self._fetch(bundle.checkpoint_path(log_origin))
+            try:
+                body = note.decode("utf-8").split("\n\n", 1)[0] + "\n"
+                size = Checkpoint.parse_body(body).size
+            except (UnicodeDecodeError, FedPetitionError):
+                size = 0  # the verifier reports the bad checkpoint; list no tiles
+            members.extend(bundle.log_member_paths(log_origin, size))
+        return members
+
+    def read(self, path: str) -> bytes:
+        if path == bundle.MANIFEST:
+            if self._members is None:
+                self.members()
+            assert self._members is not None
+            return bundle.Manifest(self.petition_id, tuple(sorted(self._members))).encode()
+        if self._members is not None and path not in self._members:
+            raise DecodeError(f"{path} is not a file of this petition")
+        return self._fetch(path)
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+def download(url: str) -> IO[bytes]:
+    """A bundle archive fetched into a named temporary file (deleted when closed)."""
+    spool = tempfile.NamedTemporaryFile(suffix=".zip")  # noqa: SIM115 - the caller closes it
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            total = 0
+            while chunk := response.read(1 << 16):
+                total += len(chunk)
+                if total > MAX_BUNDLE:
+                    raise DecodeError(f"GET {url}: the bundle is larger than {MAX_BUNDLE} bytes")
+                spool.write(chunk)
+    except urllib.error.HTTPError as e:
+        spool.close()
+        raise DecodeError(f"GET {url}: HTTP {e.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        spool.close()
+        raise DecodeError(f"GET {url}: {getattr(e, 'reason', e)}") from None
+    spool.seek(0)
+    return spool
+
+
+def default_scheme(host: str) -> str:
+    """https, except for loopback nodes (a local federation, tests)."""
+    bare = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return "http" if bare in ("127.0.0.1", "localhost", "[::1]") else "https"
+
+
+def latest_consistency(checkpoint: Checkpoint, log_key: object, scheme: str | None = None
+                       ) -> tuple[Checkpoint, list[bytes], str]:
+    """The log's current checkpoint and a consistency proof from ``checkpoint`` to it.
+
+    The proof is computed from the log's tiles (tlog-tiles: logs serve tiles, not
+    proofs). Returns (latest checkpoint, proof, the latest signed note).
+    """
+    from fedpetition.core import merkle, tiles
+    from fedpetition.core.notes import VerifierKey, open_checkpoint
+
+    assert isinstance(log_key, VerifierKey)
+    host = checkpoint.origin.split("/", 1)[0]
+    base = f"{scheme or default_scheme(host)}://{checkpoint.origin}"
+    note = _get(f"{base}/checkpoint").decode("utf-8", errors="replace")
+    latest = open_checkpoint(note, log_key).checkpoint
+    if latest.origin != checkpoint.origin:
+        raise DecodeError(f"the log at {base} serves a checkpoint for {latest.origin}")
+    if latest.size < checkpoint.size:
+        raise DecodeError(f"the log shrank: it serves size {latest.size}, the receipt's "
+                          f"checkpoint has {checkpoint.size}")
+    if latest.size == checkpoint.size or checkpoint.size == 0:
+        return latest, [], note
+    reader = tiles.TileHashReader(latest.size, lambda c: _get(f"{base}/{c.path}"))
+    return latest, merkle.consistency_proof(checkpoint.size, latest.size, reader), note
