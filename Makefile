@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR := var/run
 
-.PHONY: all venv test lint typecheck unit run bench bench-full vectors clean
+.PHONY: all venv test lint typecheck unit run simulate bench bench-full vectors clean
 
 all: test
 
@@ -30,9 +30,13 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The main job at this stage: simulate a federation's published logs, verify
-# them, and check one signer's receipt.
+# The main job: a local node (var/demo) with a demo petition; mail goes to its
+# outbox folder. Ctrl-C stops it; running it again reuses the same node.
 run: $(STAMP)
+	$(BIN)/fedpetition demo var/demo --port 8441
+
+# Simulate a federation's published logs, verify them, check one signer's receipt.
+simulate: $(STAMP)
 	@mkdir -p $(RUN_DIR)
 	$(BIN)/fedpetition simulate --nodes 3 --signatures 30000 --duplicates 1200 \
 		--withdrawals 300 --seed 2016 --out $(RUN_DIR)/federation.zip \

@@ -20,7 +20,7 @@ from fedpetition.core import encoding, names, tiles
 from fedpetition.core.documents import PetitionVersion, SignedDocument
 from fedpetition.core.entries import SignEntry, WithdrawEntry, coarse_time
 from fedpetition.core.log import LogAppender, LogState
-from fedpetition.core.notes import Signer
+from fedpetition.core.notes import Checkpoint, Signer, open_checkpoint
 from fedpetition.core.tally import SIGNED
 from fedpetition.node.stats import PetitionStats
 from fedpetition.node.storage import LogRecord, PetitionRecord, QueuedEntry, Storage
@@ -56,6 +56,7 @@ class PetitionLog:
     last_time: int
     digests: dict[int, bytes]  # version number -> digest
     stats: PetitionStats
+    checkpoint: Checkpoint  # the latest one, as committed
 
 
 class Sequencer:
@@ -95,7 +96,9 @@ class Sequencer:
         state = decode_state(record.state)
         stats = PetitionStats(origin)
         await self._replay(petition.id, state.size, stats)
-        entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition), stats)
+        checkpoint = open_checkpoint(record.checkpoint, self.signer.verifier_key()).checkpoint
+        entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition),
+                            stats, checkpoint)
         self.logs[petition.id] = entry
         return entry
 
@@ -187,6 +190,7 @@ class Sequencer:
             stats.add(start + offset, entry)
         current.state = appender.state()
         current.last_time = last_time
+        current.checkpoint = appender.checkpoint()
         self.batches += 1
         if dropped:
             log.warning("dropped %d queued entries that the log rules forbid", len(dropped))

@@ -62,7 +62,12 @@ async def run_server(config: NodeConfig, *, on_start: object = None) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.node.listen_host, config.node.listen_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ConfigError(f"[node] cannot listen on {config.node.listen_host}:"
+                          f"{config.node.listen_port}: {e.strerror or e}") from None
     log.info("node %s listening on http://%s:%d, public URL %s", config.node.name,
              config.node.listen_host, config.node.listen_port, config.node.public_url)
     if not config.mail.smtp_host:
@@ -114,12 +119,16 @@ def demo(folder: Path, port: int = 8441) -> None:
     """A local node with a demo petition: what ``make run`` starts."""
     name = f"127.0.0.1:{port}"
     config_path = folder / CONFIG_NAME
-    password = None
+    password_file = folder / "demo-password.txt"
     if not config_path.exists():
         asyncio.run(init_node(folder, name, f"http://{name}", listen_port=port))
         password = secrets.token_urlsafe(12)
         create_organiser(config_path, "demo", password)
+        password_file.write_text(password + "\n", encoding="utf-8")
+        password_file.chmod(0o600)
     config = load_config(config_path)
+    password = password_file.read_text(encoding="utf-8").strip() if password_file.exists() \
+        else "(see demo-password.txt)"
 
     async def on_start(node: Node) -> None:
         if await node.storage.petition_by_slug(DEMO_SLUG) is None:
@@ -140,9 +149,7 @@ def demo(folder: Path, port: int = 8441) -> None:
         url = config.node.public_url
         print(f"\nfedpetition demo node running at {url}/", flush=True)
         print(f"  petition page:   {url}/p/{DEMO_SLUG}", flush=True)
-        print(f"  organiser pages: {url}/admin  (user 'demo'"
-              + (f", password {password})" if password else ", password shown at first run)"),
-              flush=True)
+        print(f"  organiser pages: {url}/admin  (user 'demo', password {password})", flush=True)
         print(f"  mail goes to:    {config.mail.outbox_dir}/ (one .eml file per mail)",
               flush=True)
         print(f"  verify the log:  fedpetition verify {url}/petitions/{DEMO_SLUG}/bundle.zip",

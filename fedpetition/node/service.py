@@ -321,11 +321,7 @@ class Node:
             PetitionVersion.decode(SignedDocument.decode(d).body) for d in record.versions
         )
         log_state = await self.sequencer.load(record)
-        stored = await self.storage.log(record.id)
-        assert stored is not None
-        from fedpetition.core.notes import open_checkpoint
-
-        checkpoint = open_checkpoint(stored.checkpoint, self.signer.verifier_key()).checkpoint
+        checkpoint = log_state.checkpoint
         return PetitionView(record, versions, log_state, checkpoint)
 
     # -- signing --------------------------------------------------------------

@@ -7,6 +7,7 @@ survives a crash or kill -9. Migrations are the numbered SQL files under
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import os
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ class SQLiteStorage(Storage):
     def __init__(self, path: str) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        # One connection serves every coroutine: a transaction holds the lock from
+        # BEGIN to COMMIT, so no other statement runs inside it (or starts another).
+        self._lock = asyncio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -108,37 +112,46 @@ class SQLiteStorage(Storage):
 
     # -- helpers --------------------------------------------------------------
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        async with self.db.execute(sql, args) as cursor:
+        async with self._lock, self.db.execute(sql, args) as cursor:
             return await cursor.fetchone()
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, args) as cursor:
+        async with self._lock, self.db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
     async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the rows changed."""
-        async with self.db.execute(sql, args) as cursor:
+        async with self._lock, self.db.execute(sql, args) as cursor:
             return cursor.rowcount
 
     class _Transaction:
-        def __init__(self, db: aiosqlite.Connection) -> None:
+        def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
             self.db = db
+            self.lock = lock
 
         async def __aenter__(self) -> aiosqlite.Connection:
-            await self.db.execute("BEGIN IMMEDIATE")
+            await self.lock.acquire()
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
             return self.db
 
         async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-            await self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                await self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.lock.release()
 
     def _transaction(self) -> SQLiteStorage._Transaction:
-        return SQLiteStorage._Transaction(self.db)
+        return SQLiteStorage._Transaction(self.db, self._lock)
 
     # -- organisers -----------------------------------------------------------
     async def create_organiser(
         self, name: str, password_hash: bytes, token_hash: bytes, now: int
     ) -> int:
-        async with self.db.execute(
+        async with self._lock, self.db.execute(
             "INSERT INTO organisers (name, password_hash, token_hash, created) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
             (name, password_hash, token_hash, now),
