@@ -7,6 +7,10 @@ verify: simulate a federation (5 nodes), then time ``fedpetition verify`` in a
 child process and read its peak RSS; the baseline is a bare single-core Python
 loop that only computes the RFC 9162 root of every log's leaves (entries read
 into memory beforehand, not timed).
+
+node: signers through sign, mail and confirm against a real node process on
+loopback (benchmarks/node_load.py); the baseline is a bare aiohttp echo server
+driven by the same client at the same concurrency.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from benchmarks.node_load import bench_node_load
 from fedpetition.core import tiles
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
@@ -104,8 +109,18 @@ def bench_verify(signatures: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the sizes the targets name")
+    parser.add_argument("--only", choices=BENCHMARKS, help="run this benchmark alone")
     args = parser.parse_args()
-    bench_verify(1_000_000 if args.full else 100_000)
+    if args.only in (None, "verify"):
+        bench_verify(1_000_000 if args.full else 100_000)
+    if args.only in (None, "node"):
+        if args.full:
+            bench_node_load(20_000, seconds=120.0)
+        else:
+            bench_node_load(2_000, seconds=40.0)
+
+
+BENCHMARKS = ("verify", "node")
 
 
 if __name__ == "__main__":

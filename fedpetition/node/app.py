@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from fedpetition.core.errors import FedPetitionError, RemoteProtocolError
+from fedpetition.node.errors import MailError
 from fedpetition.node.service import InputError, Node, RateLimited
 
 log = logging.getLogger("fedpetition.http")
@@ -63,9 +65,23 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             e.status, "invalid")
         return _error_response(request, e.status, code, e.reason, None)
+    except MailError as e:
+        # The mail server is away: nothing is lost (signing again resends the link).
+        log.warning("mail not sent: %s", e)
+        response = _error_response(request, 503, "mail_unavailable",
+                                   "the confirmation mail could not be sent; try again later",
+                                   None)
+        response.headers["Retry-After"] = "60"
+        return response
     except FedPetitionError:
         log.exception("request failed")  # our own bug: messages hold no personal data
         return json_error(500, "internal", "internal error")
+    except OSError as e:
+        # aiohttp's static files look the requested name up as is: a name longer
+        # than the file system allows names no file.
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+        return _error_response(request, 404, "not_found", "Not Found", None)
 
 
 def _error_response(request: web.Request, status: int, code: str, message: str,

@@ -57,6 +57,7 @@ class PetitionLog:
     digests: dict[int, bytes]  # version number -> digest
     stats: PetitionStats
     checkpoint: Checkpoint  # the latest one, as committed
+    note: bytes  # that checkpoint's signed note
 
 
 class Sequencer:
@@ -98,7 +99,7 @@ class Sequencer:
         await self._replay(petition.id, state.size, stats)
         checkpoint = open_checkpoint(record.checkpoint, self.signer.verifier_key()).checkpoint
         entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition),
-                            stats, checkpoint)
+                            stats, checkpoint, record.checkpoint)
         self.logs[petition.id] = entry
         return entry
 
@@ -191,6 +192,7 @@ class Sequencer:
         current.state = appender.state()
         current.last_time = last_time
         current.checkpoint = appender.checkpoint()
+        current.note = note
         self.batches += 1
         if dropped:
             log.warning("dropped %d queued entries that the log rules forbid", len(dropped))

@@ -48,7 +48,7 @@ async def init_node(folder: Path, name: str, public_url: str, *,
     config = load_config(config_path)
     create_node_key(config.keys.node_key, config.node.name)
     create_data_key(config.keys.data_key)
-    config.mail.outbox_dir.mkdir(parents=True, exist_ok=True)
+    config.mail.outbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # mails: private
 
     storage = await open_storage(config.database)  # creates and migrates the database
     await storage.close()

@@ -38,6 +38,7 @@ from fedpetition.node.config import NodeConfig
 from fedpetition.node.errors import AddressError, NodeError, SealError
 from fedpetition.node.keys import DataKey
 from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
+from fedpetition.node.ratelimit import RateLimiter
 from fedpetition.node.sequencer import PetitionLog, Sequencer
 from fedpetition.node.storage import Organiser, PetitionRecord, SignatureRecord, Storage
 from fedpetition.node.storage.base import CONFIRMED, COUNTED, PENDING, WITHDRAWING, WITHDRAWN
@@ -153,6 +154,7 @@ class Node:
         self.data_key = data_key
         self.mailer = mailer
         self.clock = clock
+        self.limiter = RateLimiter()
         self.sequencer = Sequencer(
             storage, signer, config.sequencer.period_seconds, config.sequencer.max_batch, clock
         )
@@ -285,7 +287,7 @@ class Node:
         if not isinstance(thresholds, list | tuple):
             raise InputError("thresholds must be a list of integers", field="thresholds")
         try:
-            return PetitionVersion(
+            version = PetitionVersion(
                 id=petition_id,
                 version=number,
                 previous=previous,
@@ -297,10 +299,12 @@ class Node:
                 deadline=deadline,
                 thresholds=tuple(thresholds),
             )
+            version.encode()  # values it checks may still not encode (a threshold >= 2**64)
         except InputError:
             raise
         except FedPetitionError as e:
             raise InputError(str(e)) from e
+        return version
 
     async def close_petition(self, slug: str) -> PetitionView:
         view = await self.petition(slug)
@@ -326,10 +330,9 @@ class Node:
 
     # -- signing --------------------------------------------------------------
     async def _limit(self, key: str, limit: int) -> None:
-        window = 3600
         now = self.now()
-        if await self.storage.hit(key, window, now) > limit:
-            raise RateLimited(window - now % window)
+        if self.limiter.hit(key, now) > limit:
+            raise RateLimited(self.limiter.retry_after(now))
 
     async def sign(self, slug: str, form: SignatureForm, client: str) -> None:
         """Start a signature; the outcome looks the same whether or not the email signed."""
@@ -479,7 +482,9 @@ class Node:
         petition_id = petition.record.petition_id
         stored = await self.storage.log(petition.record.id)
         assert stored is not None
-        size = petition.checkpoint.size
+        # The proof must be for the checkpoint the receipt carries: the size read with
+        # it, not the view's, which a batch committed meanwhile may have left behind.
+        size = stored.size
         index = record.log_index
         bundle_coord = tiles.TileCoord(
             0,

@@ -216,3 +216,26 @@ async def test_privacy_export_and_erasure(harness: NodeHarness) -> None:
     stored = await h.node.storage.log((await h.node.petition("clean-air")).record.id)
     assert stored is not None
     assert open_checkpoint(stored.checkpoint, h.node.signer.verifier_key()).checkpoint.size == 1
+
+
+async def test_mail_server_down_is_a_503_and_signing_again_recovers(harness: NodeHarness
+                                                                     ) -> None:
+    from fedpetition.node.errors import MailError
+    from fedpetition.node.mail import Mail
+
+    h = harness
+    await h.create_petition()
+    sink = h.mail
+
+    class Down:
+        async def send(self, mail: Mail) -> None:
+            raise MailError("connection refused")
+
+    h.node.mailer = Down()
+    response = await h.client.post("/api/petitions/clean-air/signatures",
+                                   json={"name": "Ada", "email": "ada@example.org"})
+    assert response.status == 503 and response.headers["Retry-After"]
+    assert (await response.json())["error"] == "mail_unavailable"
+    h.node.mailer = sink
+    token = await h.sign("clean-air", "ada@example.org")
+    assert (await h.confirm(token))["status"] == "confirmed"

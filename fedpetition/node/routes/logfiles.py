@@ -14,7 +14,7 @@ from aiohttp import web
 
 from fedpetition.core import bundle, tiles
 from fedpetition.core.errors import DecodeError
-from fedpetition.node.app import NODE
+from fedpetition.node.app import NODE, SECURITY_HEADERS
 from fedpetition.node.service import InputError, Node, PetitionView
 from fedpetition.verify.archive import ZipBundleWriter
 
@@ -36,11 +36,15 @@ def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes
         yield f"{view.log.origin}/{coord.path}", None, coord.path
 
 
-async def _snapshot(node: Node, slug: str) -> tuple[PetitionView, int, bytes]:
+async def _snapshot(node: Node, slug: str) -> tuple[PetitionView, int, bytes, int]:
+    """(view, size, signed checkpoint, count) of one moment of the log.
+
+    The sequencer replaces checkpoint, note and counts together with no await
+    in between, so reading them here without awaiting gives one consistent state.
+    """
     view = await node.petition(slug)
-    stored = await node.storage.log(view.record.id)
-    assert stored is not None
-    return view, stored.size, stored.checkpoint
+    current = view.log
+    return view, current.checkpoint.size, current.note, current.stats.count
 
 
 async def key(request: web.Request) -> web.Response:
@@ -79,7 +83,7 @@ def _own_slug(request: web.Request) -> str:
 
 async def checkpoint(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    _, _, note = await _snapshot(node, _own_slug(request))
+    _, _, note, _ = await _snapshot(node, _own_slug(request))
     return web.Response(body=note, content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": MUTABLE})
 
@@ -101,9 +105,9 @@ async def tile(request: web.Request) -> web.Response:
 async def manifest(request: web.Request) -> web.Response:
     """The bundle's manifest for the current checkpoint (spec §10.2)."""
     node = request.app[NODE]
-    view, size, note = await _snapshot(node, request.match_info["slug"])
+    view, size, note, count = await _snapshot(node, request.match_info["slug"])
     members = tuple(path for path, _, _ in _files(node, view, size, note))
-    claims = bundle.Claims(view.count, {view.log.origin: view.count})
+    claims = bundle.Claims(count, {view.log.origin: count})
     body = bundle.Manifest(view.record.petition_id, members, claims).encode()
     return web.Response(body=body, content_type=BINARY, headers={"Cache-Control": MUTABLE})
 
@@ -111,7 +115,7 @@ async def manifest(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """The petition's bundle: every file at one checkpoint, in one archive."""
     node = request.app[NODE]
-    view, size, note = await _snapshot(node, request.match_info["slug"])
+    view, size, note, count = await _snapshot(node, request.match_info["slug"])
     members = []
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed below
     try:
@@ -123,20 +127,23 @@ async def download(request: web.Request) -> web.StreamResponse:
                     raise RuntimeError(f"log file {tile_path} is missing")
             await asyncio.to_thread(writer.add, path, data)
             members.append(path)
-        claims = bundle.Claims(view.count, {view.log.origin: view.count})
+        claims = bundle.Claims(count, {view.log.origin: count})
         writer.add(bundle.MANIFEST, bundle.Manifest(view.record.petition_id, tuple(members),
                                                     claims).encode())
         writer.close()
+        # Prepared here, before the security_headers middleware sees it: add them now.
         response = web.StreamResponse(headers={
+            **SECURITY_HEADERS,
             "Content-Type": "application/zip",
             "Content-Disposition": f'attachment; filename="{view.record.slug}-{size}.zip"',
             "Cache-Control": MUTABLE,
         })
         response.content_length = spool.tell()
         await response.prepare(request)
-        spool.seek(0)
-        while chunk := spool.read(1 << 16):
-            await response.write(chunk)
+        if request.method != "HEAD":  # a streamed body is not dropped for HEAD by aiohttp
+            spool.seek(0)
+            while chunk := spool.read(1 << 16):
+                await response.write(chunk)
         await response.write_eof()
         return response
     finally:

@@ -254,8 +254,3 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def checkpoints(self, petition: int) -> list[tuple[int, bytes]]:
         """Every checkpoint the log published, as ``(size, note)``, oldest first."""
-
-    # -- rate limits --------------------------------------------------------
-    @abc.abstractmethod
-    async def hit(self, key: str, window: int, now: int) -> int:
-        """Count one event for ``key`` in the current window; return the count."""

@@ -1,8 +1,15 @@
-"""SQLite storage (the embedded default): one WAL database file, aiosqlite.
+"""SQLite storage (the embedded default): one WAL database file, one database thread.
 
-Commits are durable (``synchronous=FULL``): a signature confirmed to its signer
-survives a crash or kill -9. Migrations are the numbered SQL files under
-``migrations/sqlite``, applied in order inside one transaction each.
+Every storage method is one function run on the thread that owns the
+connection, so a method costs one hop between the event loop and that thread,
+and methods never interleave. Writes are group-committed: the writes waiting
+when the thread is free run together, each in its own savepoint, under one
+``COMMIT`` (one fsync with ``synchronous=FULL``). A method's coroutine returns
+only after that commit: a signature confirmed to its signer survives a crash or
+kill -9, and under load many confirmations share one fsync.
+
+Migrations are the numbered SQL files under ``migrations/sqlite``, applied in
+order, each in its own transaction.
 """
 
 from __future__ import annotations
@@ -10,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import os
-from collections.abc import Sequence
-from typing import Any
-
-import aiosqlite
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fedpetition.node.errors import ConfigError, NodeError
 
@@ -30,10 +39,14 @@ from .base import (
     Storage,
 )
 
+T = TypeVar("T")
+Connection = sqlite3.Connection
+
 _SIGNATURE_COLUMNS = (
     "id, petition, email_index, status, sealed, region, created, confirmed, expires, "
     "nullifier, commitment, version, log_index"
 )
+MAX_GROUP = 512  # writes committed together at most
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -47,465 +60,449 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@dataclass
+class _Job:
+    fn: Callable[[Connection], Any]
+    write: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        def apply() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        self.loop.call_soon_threadsafe(apply)
+
+
+_STOP = object()
+
+
+class _DatabaseThread(threading.Thread):
+    """Owns the connection; runs reads as they come and writes in groups."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="fedpetition-sqlite", daemon=True)
+        self.path = path
+        self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                           "busy_timeout=5000"):
+                conn.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as e:
+            self.error = e
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            self._serve(conn)
+        finally:
+            conn.close()
+
+    def _serve(self, conn: Connection) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is _STOP:
+                return
+            pending: list[Any] = [first]
+            while len(pending) < MAX_GROUP:
+                try:
+                    pending.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in pending
+            jobs = [job for job in pending if job is not _STOP]
+            for job in jobs:
+                if not job.write:
+                    self._read(conn, job)
+            writes = [job for job in jobs if job.write]
+            if writes:
+                self._write_group(conn, writes)
+            if stop:
+                return
+
+    @staticmethod
+    def _read(conn: Connection, job: _Job) -> None:
+        try:
+            job.settle(job.fn(conn))
+        except Exception as e:  # handed to the awaiting coroutine
+            job.settle(error=e)
+
+    @staticmethod
+    def _write_group(conn: Connection, jobs: list[_Job]) -> None:
+        results: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job.fn(conn)
+                except Exception as e:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((job, None, e))
+                else:
+                    conn.execute("RELEASE job")
+                    results.append((job, result, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in jobs:
+                job.settle(error=NodeError(f"database write failed: {e}"))
+            return
+        for job, result, error in results:
+            job.settle(result, error)
+
+
 class SQLiteStorage(Storage):
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db: aiosqlite.Connection | None = None
-        # One connection serves every coroutine: a transaction holds the lock from
-        # BEGIN to COMMIT, so no other statement runs inside it (or starts another).
-        self._lock = asyncio.Lock()
+        self._thread: _DatabaseThread | None = None
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+    async def _call(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
+        if self._thread is None:
             raise NodeError("storage is not open")
-        return self._db
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._thread.jobs.put(_Job(fn, write, loop, future))
+        return await future
 
     async def open(self) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise ConfigError(f"[database] url: folder {folder} does not exist")
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._migrate()
-
-    async def _migrate(self) -> None:
-        await self.db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "applied INTEGER NOT NULL)"
-        )
-        current = await self.schema_version()
-        known = migrations()
-        if current > (known[-1][0] if known else 0):
-            raise ConfigError(
-                f"database schema {current} is newer than this fedpetition "
-                "knows: upgrade fedpetition"
-            )
-        for number, script in known:
-            if number <= current:
-                continue
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(script):
-                    await self.db.execute(statement)
-                await self.db.execute(
-                    "INSERT INTO schema_migrations (version, applied) "
-                    "VALUES (?, strftime('%s', 'now'))",
-                    (number,),
-                )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
+        thread = _DatabaseThread(self.path)
+        thread.start()
+        await asyncio.to_thread(thread.ready.wait)
+        if thread.error is not None:
+            raise ConfigError(f"[database] cannot open {self.path}: {thread.error}")
+        self._thread = thread
+        await self._call(_migrate)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.jobs.put(_STOP)
+            await asyncio.to_thread(thread.join)
 
     async def schema_version(self) -> int:
-        row = await self._one("SELECT MAX(version) FROM schema_migrations")
-        return int(row[0]) if row and row[0] is not None else 0
-
-    # -- helpers --------------------------------------------------------------
-    async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        async with self._lock, self.db.execute(sql, args) as cursor:
-            return await cursor.fetchone()
-
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        async with self._lock, self.db.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())
-
-    async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """One statement in its own transaction; returns the rows changed."""
-        async with self._lock, self.db.execute(sql, args) as cursor:
-            return cursor.rowcount
-
-    class _Transaction:
-        def __init__(self, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
-            self.db = db
-            self.lock = lock
-
-        async def __aenter__(self) -> aiosqlite.Connection:
-            await self.lock.acquire()
-            try:
-                await self.db.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self.lock.release()
-                raise
-            return self.db
-
-        async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-            try:
-                await self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-            finally:
-                self.lock.release()
-
-    def _transaction(self) -> SQLiteStorage._Transaction:
-        return SQLiteStorage._Transaction(self.db, self._lock)
+        return await self._call(_schema_version)
 
     # -- organisers -----------------------------------------------------------
-    async def create_organiser(
-        self, name: str, password_hash: bytes, token_hash: bytes, now: int
-    ) -> int:
-        async with self._lock, self.db.execute(
-            "INSERT INTO organisers (name, password_hash, token_hash, created) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, password_hash, token_hash, now),
-        ) as cursor:
+    async def create_organiser(self, name: str, password_hash: bytes, token_hash: bytes,
+                               now: int) -> int:
+        def fn(db: Connection) -> int:
+            cursor = db.execute(
+                "INSERT INTO organisers (name, password_hash, token_hash, created) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, password_hash, token_hash, now))
             if cursor.rowcount == 0:
                 raise NodeError(f"an organiser named {name!r} already exists")
             return int(cursor.lastrowid or 0)
 
+        return await self._call(fn, write=True)
+
     async def organiser_by_name(self, name: str) -> Organiser | None:
-        row = await self._one(
-            "SELECT id, name, password_hash FROM organisers WHERE name = ?", (name,)
-        )
-        return Organiser(*row) if row else None
+        return await self._call(lambda db: _organiser(db, "name = ?", (name,)))
 
     async def organiser_by_token(self, token_hash: bytes) -> Organiser | None:
-        row = await self._one(
-            "SELECT id, name, password_hash FROM organisers WHERE token_hash = ?", (token_hash,)
-        )
-        return Organiser(*row) if row else None
+        return await self._call(lambda db: _organiser(db, "token_hash = ?", (token_hash,)))
 
     async def set_organiser_token(self, name: str, token_hash: bytes) -> bool:
-        return (
-            await self._write(
-                "UPDATE organisers SET token_hash = ? WHERE name = ?", (token_hash, name)
-            )
-            == 1
-        )
+        return await self._changes("UPDATE organisers SET token_hash = ? WHERE name = ?",
+                                   (token_hash, name)) == 1
 
     async def create_session(self, token_hash: bytes, organiser: int, expires: int) -> None:
-        await self._write(
-            "INSERT INTO sessions (token_hash, organiser, expires) VALUES (?, ?, ?)",
-            (token_hash, organiser, expires),
-        )
+        await self._changes("INSERT INTO sessions (token_hash, organiser, expires) "
+                            "VALUES (?, ?, ?)", (token_hash, organiser, expires))
 
     async def organiser_by_session(self, token_hash: bytes, now: int) -> Organiser | None:
-        row = await self._one(
-            "SELECT o.id, o.name, o.password_hash FROM sessions s JOIN organisers o "
-            "ON o.id = s.organiser WHERE s.token_hash = ? AND s.expires > ?",
-            (token_hash, now),
-        )
-        return Organiser(*row) if row else None
+        def fn(db: Connection) -> Organiser | None:
+            row = db.execute(
+                "SELECT o.id, o.name, o.password_hash FROM sessions s JOIN organisers o "
+                "ON o.id = s.organiser WHERE s.token_hash = ? AND s.expires > ?",
+                (token_hash, now)).fetchone()
+            return Organiser(*row) if row else None
+
+        return await self._call(fn)
 
     async def delete_session(self, token_hash: bytes) -> None:
-        await self._write("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+        await self._changes("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    async def _changes(self, sql: str, args: Sequence[Any]) -> int:
+        """One write statement; the number of rows it changed."""
+        return await self._call(lambda db: db.execute(sql, args).rowcount, write=True)
 
     # -- petitions ------------------------------------------------------------
-    async def create_petition(
-        self,
-        slug: str,
-        petition_id: str,
-        organiser: int | None,
-        version: bytes,
-        roster: bytes,
-        now: int,
-    ) -> int:
-        async with self._transaction() as db:
-            async with db.execute(
+    async def create_petition(self, slug: str, petition_id: str, organiser: int | None,
+                              version: bytes, roster: bytes, now: int) -> int:
+        def fn(db: Connection) -> int:
+            cursor = db.execute(
                 "INSERT INTO petitions (slug, petition_id, organiser, created, roster) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (slug, petition_id, organiser, now, roster),
-            ) as cursor:
-                if cursor.rowcount == 0:
-                    raise NodeError(f"a petition named {slug!r} already exists")
-                petition = int(cursor.lastrowid or 0)
-            await db.execute(
-                "INSERT INTO petition_versions (petition, number, document, "
-                "created) VALUES (?, 1, ?, ?)",
-                (petition, version, now),
-            )
-        return petition
+                (slug, petition_id, organiser, now, roster))
+            if cursor.rowcount == 0:
+                raise NodeError(f"a petition named {slug!r} already exists")
+            petition = int(cursor.lastrowid or 0)
+            db.execute("INSERT INTO petition_versions (petition, number, document, created) "
+                       "VALUES (?, 1, ?, ?)", (petition, version, now))
+            return petition
+
+        return await self._call(fn, write=True)
 
     async def add_version(self, petition: int, number: int, document: bytes, now: int) -> None:
-        await self._write(
-            "INSERT INTO petition_versions (petition, number, document, created) "
-            "VALUES (?, ?, ?, ?)",
-            (petition, number, document, now),
-        )
+        await self._changes("INSERT INTO petition_versions (petition, number, document, "
+                            "created) VALUES (?, ?, ?, ?)", (petition, number, document, now))
 
     async def close_petition(self, petition: int, now: int) -> bool:
-        return (
-            await self._write(
-                "UPDATE petitions SET status = 'closed', closed_at = ? "
-                "WHERE id = ? AND status = 'open'",
-                (now, petition),
-            )
-            == 1
-        )
-
-    async def _petitions(self, where: str, args: Sequence[Any]) -> list[PetitionRecord]:
-        rows = await self._all(
-            "SELECT id, slug, petition_id, organiser, status, created, closed_at, roster "
-            f"FROM petitions {where} ORDER BY id",
-            args,
-        )
-        result = []
-        for row in rows:
-            versions = await self._all(
-                "SELECT document FROM petition_versions WHERE petition = ? ORDER BY number",
-                (row[0],),
-            )
-            result.append(
-                PetitionRecord(
-                    id=row[0], slug=row[1], petition_id=row[2], organiser_id=row[3],
-                    status=row[4], created=row[5], closed_at=row[6],
-                    versions=tuple(v[0] for v in versions), roster=row[7],
-                )
-            )
-        return result
+        return await self._changes(
+            "UPDATE petitions SET status = 'closed', closed_at = ? WHERE id = ? AND "
+            "status = 'open'", (now, petition)) == 1
 
     async def petitions(self) -> list[PetitionRecord]:
-        return await self._petitions("", ())
+        return await self._call(lambda db: _petitions(db, "", ()))
 
     async def petition_by_slug(self, slug: str) -> PetitionRecord | None:
-        found = await self._petitions("WHERE slug = ?", (slug,))
-        return found[0] if found else None
+        return await self._call(lambda db: _first(_petitions(db, "WHERE slug = ?", (slug,))))
 
     async def petition_by_id(self, petition: int) -> PetitionRecord | None:
-        found = await self._petitions("WHERE id = ?", (petition,))
-        return found[0] if found else None
+        return await self._call(lambda db: _first(_petitions(db, "WHERE id = ?", (petition,))))
 
     # -- signatures -----------------------------------------------------------
-    async def signature_by_index(self, petition: int, email_index: bytes) -> SignatureRecord | None:
-        row = await self._one(
-            f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE petition = ? AND email_index = ?",
-            (petition, email_index),
-        )
-        return SignatureRecord(*row) if row else None
+    async def signature_by_index(self, petition: int, email_index: bytes
+                                 ) -> SignatureRecord | None:
+        return await self._call(lambda db: _signature(
+            db, "petition = ? AND email_index = ?", (petition, email_index)))
 
     async def signature_by_token(self, token_hash: bytes) -> SignatureRecord | None:
-        row = await self._one(
-            f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE token_hash = ?", (token_hash,)
-        )
-        return SignatureRecord(*row) if row else None
+        return await self._call(lambda db: _signature(db, "token_hash = ?", (token_hash,)))
 
-    async def signatures_by_indexes(
-        self, pairs: Sequence[tuple[int, bytes]]
-    ) -> list[SignatureRecord]:
-        found = []
-        for petition, index in pairs:
-            record = await self.signature_by_index(petition, index)
-            if record is not None:
-                found.append(record)
-        return found
+    async def signatures_by_indexes(self, pairs: Sequence[tuple[int, bytes]]
+                                    ) -> list[SignatureRecord]:
+        def fn(db: Connection) -> list[SignatureRecord]:
+            found = (_signature(db, "petition = ? AND email_index = ?", pair) for pair in pairs)
+            return [record for record in found if record is not None]
 
-    async def create_pending(
-        self,
-        petition: int,
-        email_index: bytes,
-        sealed: bytes,
-        region: str | None,
-        token_hash: bytes,
-        now: int,
-        expires: int,
-    ) -> int | None:
-        async with self._transaction() as db:
-            row = await (
-                await db.execute(
-                    "SELECT id, status, expires FROM signatures WHERE petition = ? "
-                    "AND email_index = ?",
-                    (petition, email_index),
-                )
-            ).fetchone()
+        return await self._call(fn)
+
+    async def create_pending(self, petition: int, email_index: bytes, sealed: bytes,
+                             region: str | None, token_hash: bytes, now: int,
+                             expires: int) -> int | None:
+        def fn(db: Connection) -> int | None:
+            row = db.execute("SELECT id, status, expires FROM signatures WHERE petition = ? "
+                             "AND email_index = ?", (petition, email_index)).fetchone()
             if row is not None:
                 existing, status, expiry = row
-                reusable = status == WITHDRAWN or (status == PENDING and expiry <= now)
-                if not reusable:
+                if not (status == WITHDRAWN or (status == PENDING and expiry <= now)):
                     return None
-                await db.execute(
+                db.execute(
                     "UPDATE signatures SET token_hash = ?, status = 'pending', sealed = ?, "
                     "region = ?, created = ?, expires = ?, confirmed = NULL, version = NULL, "
                     "nullifier = NULL, commitment = NULL, log_index = NULL WHERE id = ?",
-                    (token_hash, sealed, region, now, expires, existing),
-                )
+                    (token_hash, sealed, region, now, expires, existing))
                 return int(existing)
-            async with db.execute(
+            cursor = db.execute(
                 "INSERT INTO signatures (petition, email_index, token_hash, status, sealed, "
                 "region, created, expires) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)",
-                (petition, email_index, token_hash, sealed, region, now, expires),
-            ) as cursor:
-                return int(cursor.lastrowid or 0)
+                (petition, email_index, token_hash, sealed, region, now, expires))
+            return int(cursor.lastrowid or 0)
 
-    async def rotate_token(
-        self, signature: int, token_hash: bytes, now: int, expires: int | None
-    ) -> bool:
-        return (
-            await self._write(
-                "UPDATE signatures SET token_hash = ?, expires = CASE WHEN status = 'pending' "
-                "THEN ? ELSE expires END WHERE id = ?",
-                (token_hash, expires, signature),
-            )
-            == 1
-        )
+        return await self._call(fn, write=True)
 
-    async def confirm(
-        self,
-        signature: int,
-        token_hash: bytes,
-        now: int,
-        version: int,
-        nullifier: bytes,
-        commitment: bytes,
-    ) -> bool:
-        async with self._transaction() as db:
-            async with db.execute(
+    async def rotate_token(self, signature: int, token_hash: bytes, now: int,
+                           expires: int | None) -> bool:
+        return await self._changes(
+            "UPDATE signatures SET token_hash = ?, expires = CASE WHEN status = 'pending' "
+            "THEN ? ELSE expires END WHERE id = ?", (token_hash, expires, signature)) == 1
+
+    async def confirm(self, signature: int, token_hash: bytes, now: int, version: int,
+                      nullifier: bytes, commitment: bytes) -> bool:
+        def fn(db: Connection) -> bool:
+            cursor = db.execute(
                 "UPDATE signatures SET status = 'confirmed', confirmed = ?, expires = NULL, "
                 "version = ?, nullifier = ?, commitment = ? WHERE id = ? AND token_hash = ? "
                 "AND status = 'pending' AND expires > ?",
-                (now, version, nullifier, commitment, signature, token_hash, now),
-            ) as cursor:
-                if cursor.rowcount != 1:
-                    return False
-            await db.execute(
+                (now, version, nullifier, commitment, signature, token_hash, now))
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
                 "INSERT INTO queue (petition, signature, kind, nullifier, commitment, version, "
                 "region, at) SELECT petition, id, 'sign', nullifier, commitment, version, "
-                "region, ? FROM signatures WHERE id = ?",
-                (now, signature),
-            )
-        return True
+                "region, ? FROM signatures WHERE id = ?", (now, signature))
+            return True
 
-    async def request_withdrawal(
-        self, signature: int, token_hash: bytes, now: int, version: int
-    ) -> bool:
-        async with self._transaction() as db:
-            async with db.execute(
+        return await self._call(fn, write=True)
+
+    async def request_withdrawal(self, signature: int, token_hash: bytes, now: int,
+                                 version: int) -> bool:
+        def fn(db: Connection) -> bool:
+            cursor = db.execute(
                 "UPDATE signatures SET status = 'withdrawing' WHERE id = ? AND token_hash = ? "
-                "AND status IN ('confirmed', 'counted')",
-                (signature, token_hash),
-            ) as cursor:
-                if cursor.rowcount != 1:
-                    return False
-            await db.execute(
+                "AND status IN ('confirmed', 'counted')", (signature, token_hash))
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
                 "INSERT INTO queue (petition, signature, kind, nullifier, commitment, version, "
                 "region, at) SELECT petition, id, 'withdraw', nullifier, NULL, ?, NULL, ? "
-                "FROM signatures WHERE id = ?",
-                (version, now, signature),
-            )
-        return True
+                "FROM signatures WHERE id = ?", (version, now, signature))
+            return True
+
+        return await self._call(fn, write=True)
 
     async def erase_signatures(self, ids: Sequence[int]) -> int:
-        erased = 0
-        async with self._transaction() as db:
-            for signature in ids:
-                async with db.execute(
-                    "DELETE FROM signatures WHERE id = ?", (signature,)
-                ) as cursor:
-                    erased += cursor.rowcount
-        return erased
+        def fn(db: Connection) -> int:
+            return sum(db.execute("DELETE FROM signatures WHERE id = ?", (i,)).rowcount
+                       for i in ids)
+
+        return await self._call(fn, write=True)
 
     async def delete_expired_pending(self, now: int) -> int:
-        return await self._write(
-            "DELETE FROM signatures WHERE status = 'pending' AND expires <= ?", (now,)
-        )
+        return await self._changes(
+            "DELETE FROM signatures WHERE status = 'pending' AND expires <= ?", (now,))
 
     async def purge_closed(self, closed_before: int) -> int:
-        return await self._write(
+        # Signatures still waiting for the log keep their row until sequenced.
+        return await self._changes(
             "DELETE FROM signatures WHERE petition IN (SELECT id FROM petitions WHERE "
             "status = 'closed' AND closed_at < ?) AND status NOT IN ('confirmed', "
-            "'withdrawing')",
-            (closed_before,),
-        )
+            "'withdrawing')", (closed_before,))
 
     # -- the log --------------------------------------------------------------
     async def log(self, petition: int) -> LogRecord | None:
-        row = await self._one(
-            "SELECT petition, size, state, checkpoint, last_time FROM logs WHERE petition = ?",
-            (petition,),
-        )
-        return LogRecord(*row) if row else None
+        def fn(db: Connection) -> LogRecord | None:
+            row = db.execute("SELECT petition, size, state, checkpoint, last_time FROM logs "
+                             "WHERE petition = ?", (petition,)).fetchone()
+            return LogRecord(*row) if row else None
+
+        return await self._call(fn)
 
     async def queued(self, limit: int) -> list[QueuedEntry]:
-        rows = await self._all(
-            "SELECT id, petition, signature, kind, nullifier, commitment, version, region, at "
-            "FROM queue ORDER BY id LIMIT ?",
-            (limit,),
-        )
-        return [QueuedEntry(*row) for row in rows]
+        def fn(db: Connection) -> list[QueuedEntry]:
+            rows = db.execute(
+                "SELECT id, petition, signature, kind, nullifier, commitment, version, region, "
+                "at FROM queue ORDER BY id LIMIT ?", (limit,)).fetchall()
+            return [QueuedEntry(*row) for row in rows]
 
-    async def commit_batch(
-        self,
-        petition: int,
-        queue_ids: Sequence[int],
-        log: LogRecord,
-        files: Sequence[tuple[str, bytes]],
-        sequenced: Sequence[tuple[int, str, int]],
-        dropped: Sequence[int],
-    ) -> None:
-        async with self._transaction() as db:
-            previous = await (
-                await db.execute("SELECT size FROM logs WHERE petition = ?", (petition,))
-            ).fetchone()
+        return await self._call(fn)
+
+    async def commit_batch(self, petition: int, queue_ids: Sequence[int], log: LogRecord,
+                           files: Sequence[tuple[str, bytes]],
+                           sequenced: Sequence[tuple[int, str, int]],
+                           dropped: Sequence[int]) -> None:
+        def fn(db: Connection) -> None:
+            previous = db.execute("SELECT size FROM logs WHERE petition = ?",
+                                  (petition,)).fetchone()
             if previous is not None and previous[0] > log.size:
                 raise NodeError("refusing to shrink a log")
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO log_files (petition, path, data) VALUES (?, ?, ?) "
                 "ON CONFLICT (petition, path) DO UPDATE SET data = excluded.data",
-                [(petition, path, data) for path, data in files],
-            )
-            await db.execute(
+                [(petition, path, data) for path, data in files])
+            db.execute(
                 "INSERT INTO logs (petition, size, state, checkpoint, last_time) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (petition) DO UPDATE SET size = "
                 "excluded.size, state = excluded.state, checkpoint = excluded.checkpoint, "
                 "last_time = excluded.last_time",
-                (petition, log.size, log.state, log.checkpoint, log.last_time),
-            )
-            await db.execute(
-                "INSERT INTO checkpoints (petition, size, note) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (petition, log.size, log.checkpoint),
-            )
-            await db.executemany(
+                (petition, log.size, log.state, log.checkpoint, log.last_time))
+            db.execute("INSERT INTO checkpoints (petition, size, note) VALUES (?, ?, ?) "
+                       "ON CONFLICT DO NOTHING", (petition, log.size, log.checkpoint))
+            db.executemany(
                 "UPDATE signatures SET status = ?, log_index = CASE WHEN ? = 'sign' THEN ? "
                 "ELSE log_index END WHERE id = ?",
-                [
-                    (COUNTED if kind == SIGN else WITHDRAWN, kind, index, signature)
-                    for signature, kind, index in sequenced
-                ],
-            )
-            await db.executemany(
-                "DELETE FROM signatures WHERE id = (SELECT signature FROM queue WHERE id = ?)",
-                [(q,) for q in dropped],
-            )
-            await db.executemany(
-                "DELETE FROM queue WHERE id = ?", [(q,) for q in (*queue_ids, *dropped)]
-            )
+                [(COUNTED if kind == SIGN else WITHDRAWN, kind, index, signature)
+                 for signature, kind, index in sequenced])
+            db.executemany("DELETE FROM signatures WHERE id = (SELECT signature FROM queue "
+                           "WHERE id = ?)", [(q,) for q in dropped])
+            db.executemany("DELETE FROM queue WHERE id = ?",
+                           [(q,) for q in (*queue_ids, *dropped)])
+
+        await self._call(fn, write=True)
 
     async def read_file(self, petition: int, path: str) -> bytes | None:
-        row = await self._one(
-            "SELECT data FROM log_files WHERE petition = ? AND path = ?", (petition, path)
-        )
-        return bytes(row[0]) if row else None
+        def fn(db: Connection) -> bytes | None:
+            row = db.execute("SELECT data FROM log_files WHERE petition = ? AND path = ?",
+                             (petition, path)).fetchone()
+            return bytes(row[0]) if row else None
+
+        return await self._call(fn)
 
     async def checkpoints(self, petition: int) -> list[tuple[int, bytes]]:
-        rows = await self._all(
-            "SELECT size, note FROM checkpoints WHERE petition = ? ORDER BY size", (petition,)
-        )
-        return [(int(size), bytes(note)) for size, note in rows]
+        def fn(db: Connection) -> list[tuple[int, bytes]]:
+            rows = db.execute("SELECT size, note FROM checkpoints WHERE petition = ? "
+                              "ORDER BY size", (petition,)).fetchall()
+            return [(int(size), bytes(note)) for size, note in rows]
 
-    # -- rate limits ----------------------------------------------------------
-    async def hit(self, key: str, window: int, now: int) -> int:
-        start = now - now % window
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM rate_limits WHERE key = ? AND window < ?", (key, start))
-            await db.execute(
-                "INSERT INTO rate_limits (key, window, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (key, window) DO UPDATE SET count = count + 1",
-                (key, start),
-            )
-            row = await (
-                await db.execute(
-                    "SELECT count FROM rate_limits WHERE key = ? AND window = ?", (key, start)
-                )
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
+        return await self._call(fn)
+
+
+# -- functions run on the database thread ---------------------------------------
+
+def _schema_version(db: Connection) -> int:
+    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _migrate(db: Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+               "applied INTEGER NOT NULL)")
+    current = _schema_version(db)
+    known = migrations()
+    if current > (known[-1][0] if known else 0):
+        raise ConfigError(f"database schema {current} is newer than this fedpetition knows: "
+                          "upgrade fedpetition")
+    for number, script in known:
+        if number <= current:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations (version, applied) "
+                       "VALUES (?, strftime('%s', 'now'))", (number,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _organiser(db: Connection, where: str, args: Sequence[Any]) -> Organiser | None:
+    row = db.execute(f"SELECT id, name, password_hash FROM organisers WHERE {where}",
+                     args).fetchone()
+    return Organiser(*row) if row else None
+
+
+def _signature(db: Connection, where: str, args: Sequence[Any]) -> SignatureRecord | None:
+    row = db.execute(f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE {where}",
+                     args).fetchone()
+    return SignatureRecord(*row) if row else None
+
+
+def _petitions(db: Connection, where: str, args: Sequence[Any]) -> list[PetitionRecord]:
+    rows = db.execute("SELECT id, slug, petition_id, organiser, status, created, closed_at, "
+                      f"roster FROM petitions {where} ORDER BY id", args).fetchall()
+    result = []
+    for row in rows:
+        versions = db.execute("SELECT document FROM petition_versions WHERE petition = ? "
+                              "ORDER BY number", (row[0],)).fetchall()
+        result.append(PetitionRecord(
+            id=row[0], slug=row[1], petition_id=row[2], organiser_id=row[3], status=row[4],
+            created=row[5], closed_at=row[6], versions=tuple(bytes(v[0]) for v in versions),
+            roster=bytes(row[7])))
+    return result
+
+
+def _first(records: list[PetitionRecord]) -> PetitionRecord | None:
+    return records[0] if records else None
 
 
 def _statements(script: str) -> list[str]:

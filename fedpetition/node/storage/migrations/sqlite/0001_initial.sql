@@ -89,10 +89,3 @@ CREATE TABLE checkpoints (
     note     BLOB    NOT NULL,
     PRIMARY KEY (petition, size)
 ) WITHOUT ROWID;
-
-CREATE TABLE rate_limits (
-    key    TEXT    NOT NULL,
-    window INTEGER NOT NULL,
-    count  INTEGER NOT NULL,
-    PRIMARY KEY (key, window)
-) WITHOUT ROWID;

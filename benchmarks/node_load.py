@@ -1,0 +1,677 @@
+"""Load benchmark of a node: many signers through sign, mail and confirm, on loopback.
+
+A real node (``fedpetition serve``, a child process) runs in a temporary folder
+with its rate limits raised, since every simulated signer comes from 127.0.0.1,
+and its mail sent by SMTP to a sink in this process (aiosmtpd's SMTP protocol
+on this process's event loop rather than in a Controller thread, which would
+contend with the client for the GIL), which hands each confirmation link to the
+signer waiting for that recipient: no folder polling. Each signer does the
+whole flow: POST the signature, receive the mail, POST the confirmation; a
+200 "confirmed" answer means the signature is durable (committed with
+synchronous=FULL) and queued for the log.
+
+Figures: confirmed signatures per second over the run, p50 and p99 latency of
+the whole flow and of the confirm call alone. At the end the benchmark waits
+for the sequencer to count every confirmed signature, downloads the bundle and
+runs ``fedpetition verify`` on it: the verified total must be the confirmed one.
+
+Baseline, in the same run: a bare aiohttp server (child process) with an echo
+handler, driven by the same client code at the same concurrency for as many
+requests as there are signers; the ratio is confirmed signatures/s divided by
+echo requests/s. A signer costs two HTTP requests and one SMTP session, so the
+ratio of a node doing nothing but answering would be about 0.5.
+
+    python -m benchmarks.node_load [--full] [--signers N] [--concurrency N]
+                                   [--seconds S] [--py-spy FILE [--idle]] [--keep]
+
+``--py-spy FILE`` records the node process with py-spy (raw collapsed stacks,
+one line per stack and its sample count) while the signers run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 300.0  # confirmed signatures per second
+SLUG = "load-test"
+PASSWORD = "benchmark password"
+CONFIG_NAME = "fedpetition.toml"
+REQUEST_TIMEOUT = 30.0
+MAIL_TIMEOUT = 30.0
+SEQUENCE_TIMEOUT = 120.0
+HIGH_LIMIT = 1_000_000_000
+# A confirmation link: /s/ and the 43 characters of secrets.token_urlsafe(32).
+_LINK = re.compile(rb"/s/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of ``values``; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def set_setting(text: str, section: str, key: str, value: str) -> str:
+    """Set ``key = value`` in ``[section]`` of a config ``fedpetition init`` wrote.
+
+    Replaces the line that sets the key or shows its default (``# key = ...``),
+    else adds the setting right after the section's header.
+    """
+    lines = text.splitlines()
+    start = lines.index(f"[{section}]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    pattern = re.compile(rf"#?\s*{re.escape(key)}\s*=.*")
+    for i in range(start + 1, end):
+        if pattern.fullmatch(lines[i]):
+            lines[i] = f"{key} = {value}"
+            break
+    else:
+        lines.insert(start + 1, f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "fedpetition.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        sys.exit(f"node_load: fedpetition {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def wait_until_up(
+    session: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes], what: str
+) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer {url} within 30 s")
+
+
+# --------------------------------------------------------------------------- the mail sink
+
+
+class MailSink:
+    """aiosmtpd handler: the confirmation link of each mail, to the signer awaiting it."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[str]] = {}
+        self.received = 0
+        self.unmatched = 0
+
+    def expect(self, address: str) -> asyncio.Future[str]:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiting[address] = future
+        return future
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received += 1
+        content = envelope.original_content or envelope.content or b""
+        if isinstance(content, str):
+            content = content.encode()
+        token = _token(content)
+        for address in envelope.rcpt_tos:
+            future = self.waiting.pop(address.lower(), None)
+            if future is None or future.done():
+                self.unmatched += 1
+            elif token is None:
+                future.set_exception(RuntimeError("no confirmation link in the mail"))
+            else:
+                future.set_result(token)
+        return "250 OK"
+
+
+def _token(message: bytes) -> str | None:
+    """The link's token: read from the raw bytes when the body is not encoded."""
+    found = _LINK.search(message)
+    if found is None:  # quoted-printable or base64 body: decode it properly
+        parsed = email.message_from_bytes(message, policy=email.policy.default)
+        body = parsed.get_body(("plain",)) if isinstance(parsed, EmailMessage) else None
+        text = body.get_content() if isinstance(body, EmailMessage) else ""
+        found = _LINK.search(text.encode())
+    return found.group(1).decode() if found else None
+
+
+# --------------------------------------------------------------------------- the load
+
+
+@dataclass
+class Load:
+    """What a run of one flow, ``total`` times over ``concurrency`` workers, measured."""
+
+    started: int = 0
+    completed: int = 0
+    seconds: float = 0.0
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def record(self, **seconds: float) -> None:
+        for name, value in seconds.items():
+            self.latency.setdefault(name, []).append(value)
+
+    def rate(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def ms(self, name: str, p: float) -> float:
+        return percentile(self.latency.get(name, []), p) * 1000
+
+
+class FlowError(Exception):
+    """One flow failed; the message is the kind of failure (counted, not raised)."""
+
+
+Flow = Callable[[int, aiohttp.ClientSession, Load], Awaitable[None]]
+
+
+async def drive(flow: Flow, total: int, concurrency: int, seconds: float) -> Load:
+    """Run ``flow`` ``total`` times, ``concurrency`` at a time, starting none after ``seconds``."""
+    load = Load()
+    deadline = time.perf_counter() + seconds
+    next_index = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < total and time.perf_counter() < deadline:
+                index = next_index
+                next_index += 1
+                load.started += 1
+                try:
+                    await flow(index, session, load)
+                except FlowError as e:
+                    load.errors[str(e)] += 1
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    load.errors[type(e).__name__] += 1
+                else:
+                    load.completed += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        load.seconds = time.perf_counter() - began
+    return load
+
+
+def echo_flow(base: str) -> Flow:
+    async def flow(index: int, session: aiohttp.ClientSession, load: Load) -> None:
+        began = time.perf_counter()
+        async with session.post(f"{base}/echo", json=sign_body(index, "echo")) as response:
+            await response.read()
+            if response.status != 200:
+                raise FlowError(f"echo {response.status}")
+        load.record(request=time.perf_counter() - began)
+
+    return flow
+
+
+def sign_body(index: int, run: str) -> dict[str, Any]:
+    return {
+        "name": f"Signer {index}",
+        "email": f"s{index}-{run}@example.org",
+        "region": "FR-IDF",
+        "language": "en",
+        "consents": {"updates": index % 2 == 0},
+    }
+
+
+def signer_flow(base: str, sink: MailSink, run: str) -> Flow:
+    async def flow(index: int, session: aiohttp.ClientSession, load: Load) -> None:
+        data = sign_body(index, run)
+        mail = sink.expect(data["email"])
+        began = time.perf_counter()
+        async with session.post(f"{base}/api/petitions/{SLUG}/signatures", json=data) as response:
+            await response.read()
+            if response.status != 202:
+                sink.waiting.pop(data["email"], None)
+                raise FlowError(f"sign {response.status}")
+        signed = time.perf_counter()
+        try:
+            token = await asyncio.wait_for(mail, MAIL_TIMEOUT)
+        except TimeoutError:
+            sink.waiting.pop(data["email"], None)
+            raise FlowError("no mail") from None
+        except RuntimeError as e:
+            raise FlowError(str(e)) from None
+        mailed = time.perf_counter()
+        async with session.post(f"{base}/api/signatures/{token}/confirm") as response:
+            body = await response.read()
+            if response.status != 200:
+                raise FlowError(f"confirm {response.status}")
+            if json.loads(body).get("status") != "confirmed":
+                raise FlowError("confirm: not confirmed")
+        done = time.perf_counter()
+        load.record(
+            flow=done - began, sign=signed - began, mail=mailed - signed, confirm=done - mailed
+        )
+
+    return flow
+
+
+# --------------------------------------------------------------------------- the servers
+
+
+async def echo_app() -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read(), content_type=request.content_type)
+
+    app = web.Application()
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/", echo)
+    return app
+
+
+def serve_echo(port: int) -> None:
+    """The baseline server: what ``--echo-server PORT`` runs in a child process."""
+
+    async def main() -> None:
+        runner = web.AppRunner(await echo_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def make_node(folder: Path, port: int, smtp_port: int) -> tuple[Path, str]:
+    """``fedpetition init``, limits raised, mail to the sink; returns (config, API token)."""
+    run_cli("init", str(folder), "--port", str(port))
+    config = folder / CONFIG_NAME
+    text = config.read_text(encoding="utf-8")
+    for key in (
+        "sign_per_ip_per_hour",
+        "sign_per_email_domain_per_hour",
+        "confirm_per_ip_per_hour",
+    ):
+        text = set_setting(text, "limits", key, str(HIGH_LIMIT))
+    text = set_setting(text, "mail", "smtp_host", '"127.0.0.1"')
+    text = set_setting(text, "mail", "smtp_port", str(smtp_port))
+    text = set_setting(text, "mail", "smtp_starttls", "false")
+    config.write_text(text, encoding="utf-8")
+    out = run_cli(
+        "admin",
+        "--config",
+        str(config),
+        "create-organiser",
+        "bench",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    return config, out.rsplit(":", 1)[1].strip()
+
+
+async def create_petition(session: aiohttp.ClientSession, base: str, token: str) -> None:
+    data = {
+        "slug": SLUG,
+        "languages": ["fr", "en"],
+        "title": {"fr": "Pour un air propre", "en": "For clean air"},
+        "text": {"fr": "Nous demandons de l'air propre.", "en": "We ask for clean air."},
+        "addressee": "Ministère",
+        "deadline": int(time.time()) + 30 * 86400,
+        "thresholds": [100, 1000],
+    }
+    async with session.post(
+        f"{base}/api/petitions", json=data, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        if response.status != 201:
+            raise RuntimeError(f"creating the petition: {response.status} {await response.text()}")
+
+
+async def wait_counted(
+    session: aiohttp.ClientSession, base: str, expected: int
+) -> tuple[int, float]:
+    """Poll the petition until its count reaches ``expected``; (count, seconds waited)."""
+    began = time.perf_counter()
+    count = -1
+    while time.perf_counter() - began < SEQUENCE_TIMEOUT:
+        async with session.get(f"{base}/api/petitions/{SLUG}") as response:
+            count = (await response.json())["counts"]["total"]
+        if count >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return count, time.perf_counter() - began
+
+
+async def verify_bundle(
+    session: aiohttp.ClientSession, base: str, folder: Path
+) -> tuple[bool, int | None, str]:
+    """Download the bundle and run ``fedpetition verify --json``: (ok, total, first failure)."""
+    path = folder / "bundle.zip"
+    async with session.get(f"{base}/petitions/{SLUG}/bundle.zip") as response:
+        if response.status != 200:
+            return False, None, f"bundle.zip answered {response.status}"
+        path.write_bytes(await response.read())
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "fedpetition.cli", "verify", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return False, None, done.stderr.strip() or "verify printed no report"
+    total = report["tally"]["total"] if report.get("tally") else None
+    failed = [s for s in report["steps"] if s["status"] == "fail"]
+    reason = f"{failed[0]['step']}: {failed[0].get('detail', '')}" if failed else ""
+    return bool(report["ok"]), total, reason
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def py_spy_command() -> str:
+    """py-spy on PATH or beside this Python (a venv's bin), else exit saying so."""
+    beside = Path(sys.executable).with_name("py-spy")
+    found = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+    if found is None:
+        sys.exit("node_load: --py-spy needs py-spy (pip install py-spy)")
+    return found
+
+
+@dataclass
+class NodeRun:
+    load: Load
+    counted: int
+    lag: float
+    verified: bool
+    verified_total: int | None
+    reason: str
+    server_cpu: float
+    client_cpu: float
+    unmatched: int
+
+
+async def bench_echo(signers: int, concurrency: int, seconds: float) -> Load:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.node_load", "--echo-server", str(port)], cwd=ROOT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_until_up(session, f"{base}/", process, "the echo server")
+        return await drive(echo_flow(base), signers, concurrency, seconds)
+    finally:
+        stop_process(process)
+
+
+async def bench_node(
+    folder: Path,
+    signers: int,
+    concurrency: int,
+    seconds: float,
+    py_spy: Path | None,
+    idle: bool = False,
+) -> NodeRun:
+    loop = asyncio.get_running_loop()
+    sink = MailSink()
+    smtp_port = free_port()
+    smtp = await loop.create_server(
+        lambda: SMTP(sink, hostname="sink.invalid", enable_SMTPUTF8=True, loop=loop),
+        "127.0.0.1",
+        smtp_port,
+    )
+    port = free_port()
+    config, token = await asyncio.to_thread(make_node, folder / "node", port, smtp_port)
+    base = f"http://127.0.0.1:{port}"
+    log_file = (folder / "node.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fedpetition.cli", "serve", "--config", str(config)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    profiler = None
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_until_up(session, f"{base}/key", process, "the node")
+            await create_petition(session, base, token)
+            if py_spy is not None:
+                command = [
+                    py_spy_command(),
+                    "record",
+                    "--pid",
+                    str(process.pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--output",
+                    str(py_spy),
+                ]
+                profiler = subprocess.Popen(
+                    command + (["--idle"] if idle else []),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                await asyncio.sleep(1.0)  # let py-spy attach
+            server_before, client_before = cpu_seconds(process.pid), time.process_time()
+            load = await drive(
+                signer_flow(base, sink, secrets.token_hex(3)), signers, concurrency, seconds
+            )
+            server_cpu = cpu_seconds(process.pid) - server_before
+            client_cpu = time.process_time() - client_before
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                await asyncio.to_thread(profiler.wait, 30)
+            counted, lag = await wait_counted(session, base, load.completed)
+            verified, total, reason = await verify_bundle(session, base, folder)
+    except BaseException:
+        log_file.flush()
+        tail = (folder / "node.log").read_text(errors="replace").splitlines()[-30:]
+        print("node log (last lines):", *tail, sep="\n  ", file=sys.stderr)
+        raise
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.kill()
+        stop_process(process)
+        log_file.close()
+        smtp.close()
+    return NodeRun(
+        load,
+        counted,
+        lag,
+        verified,
+        total,
+        reason,
+        server_cpu,
+        client_cpu,
+        sink.unmatched,
+    )
+
+
+def bench_node_load(
+    signers: int,
+    concurrency: int = 64,
+    seconds: float = 40.0,
+    *,
+    py_spy: Path | None = None,
+    idle: bool = False,
+    keep: bool = False,
+) -> None:
+    """Print the node's figures and their baseline; exit non-zero if the tally is wrong."""
+    print(
+        f"node: {signers:,} signers (sign, mail, confirm) at concurrency {concurrency}, "
+        f"at most {seconds:.0f} s"
+    )
+    echo = asyncio.run(bench_echo(signers, concurrency, seconds))
+    folder = Path(tempfile.mkdtemp(prefix="node-load-"))
+    try:
+        run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy, idle))
+    finally:
+        if keep:
+            print(f"  (node folder kept: {folder})")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    load = run.load
+    per_signature = run.server_cpu / load.completed * 1000 if load.completed else math.nan
+    capped = (
+        f", time cap: {signers - load.started:,} never started" if load.started < signers else ""
+    )
+    print(
+        f"  confirmed signatures          {load.completed:,} of {load.started:,} in "
+        f"{load.seconds:.2f} s{capped}"
+    )
+    print(f"  confirmed signatures/s        {load.rate():8.1f}   (target {TARGET:.0f})")
+    print(
+        f"  full flow p50 / p99           {load.ms('flow', 50):8.1f} / {load.ms('flow', 99):.1f} ms"
+    )
+    print(
+        f"  confirm call p50 / p99        {load.ms('confirm', 50):8.1f} / "
+        f"{load.ms('confirm', 99):.1f} ms"
+    )
+    print(
+        f"  sign call p50 / p99           {load.ms('sign', 50):8.1f} / "
+        f"{load.ms('sign', 99):.1f} ms   (answers after the SMTP send)"
+    )
+    print(
+        f"  server CPU                    {run.server_cpu / load.seconds:8.0%} of a core, "
+        f"{per_signature:.2f} ms per signature"
+    )
+    print(f"  client + SMTP sink CPU        {run.client_cpu / load.seconds:8.0%} of a core")
+    print(f"  echo baseline requests/s      {echo.rate():8.1f}   ({echo.completed:,} requests)")
+    print(
+        f"  echo p50 / p99                {echo.ms('request', 50):8.1f} / "
+        f"{echo.ms('request', 99):.1f} ms"
+    )
+    ratio = load.rate() / echo.rate() if echo.rate() else math.nan
+    print(f"  ratio confirmed/s / echo req/s {ratio:7.3f}")
+    print(
+        f"  sequenced                     {run.counted:,} counted "
+        f"{run.lag:.1f} s after the last confirmation"
+    )
+    verdict = "OK" if run.verified else f"FAIL ({run.reason})"
+    total = "-" if run.verified_total is None else f"{run.verified_total:,}"
+    print(f"  bundle verify                 {verdict}, total {total}")
+    problems = []
+    if load.errors or echo.errors:
+        problems.append(
+            "failed flows: "
+            + ", ".join(f"{kind} x{n}" for kind, n in (load.errors + echo.errors).most_common())
+        )
+    if run.unmatched:
+        problems.append(f"{run.unmatched} mails matched no waiting signer")
+    if run.counted != load.completed:
+        problems.append(f"the node counts {run.counted:,}, {load.completed:,} were confirmed")
+    if not run.verified or run.verified_total != load.completed:
+        problems.append(
+            f"the bundle verifies {verdict} with total {total}, {load.completed:,} were confirmed"
+        )
+    if problems:
+        print("  FAILED: " + "; ".join(problems), file=sys.stderr)
+        sys.exit("node_load: the node lost, refused or miscounted signatures")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--full", action="store_true", help="20,000 signers (default 2,000)")
+    parser.add_argument("--signers", type=int, help="number of signers")
+    parser.add_argument("--concurrency", type=int, default=64, help="signers at once")
+    parser.add_argument("--seconds", type=float, help="start no signer after this long")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="record the node with py-spy (raw collapsed stacks) into FILE",
+    )
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="with --py-spy: also sample threads that wait (where time goes)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the node's folder")
+    parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        serve_echo(args.echo_server)
+        return
+    signers = args.signers or (20_000 if args.full else 2_000)
+    seconds = args.seconds or (120.0 if args.full else 40.0)
+    bench_node_load(
+        signers, args.concurrency, seconds, py_spy=args.py_spy, idle=args.idle, keep=args.keep
+    )
+
+
+if __name__ == "__main__":
+    main()
