@@ -125,6 +125,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     # Whatever was confirmed but not yet sequenced stays queued in storage.
+    await node.mailer.close()
     await node.storage.close()
 
 

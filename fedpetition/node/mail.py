@@ -12,8 +12,10 @@ is what a signer's row, rate limits and nullifier are keyed on.
 from __future__ import annotations
 
 import asyncio
-import email.policy
+import base64
+import contextlib
 import email.utils
+import functools
 import logging
 import os
 import re
@@ -22,7 +24,7 @@ import string
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.header import Header
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,11 +43,11 @@ __all__ = [
     "Mailer",
     "OutboxMailer",
     "SmtpMailer",
-    "build_message",
     "check_email",
     "email_domain",
     "mailer_from_config",
     "normalise_email",
+    "render_message",
 ]
 
 logger = logging.getLogger("fedpetition.mail")
@@ -81,6 +83,7 @@ def _char_problem(ch: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # domains repeat (a few providers): IDNA is costly
 def _ascii_domain(domain: str) -> str:
     """The domain as lower-case ASCII (IDNA 2008 with UTS 46 mapping), or AddressError."""
     if not domain:
@@ -194,25 +197,57 @@ def _needs_smtputf8(*addresses: str) -> bool:
     return not all(a.isascii() for a in addresses)
 
 
-def build_message(mail: Mail, sender: str) -> EmailMessage:
-    """The RFC 5322 message: From, To, Subject, Date, Message-ID; text, and html if given."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = check_email(mail.to)
-    msg["Subject"] = mail.subject
-    msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
-    # Passing the domain keeps make_msgid from resolving this machine's name.
-    msg["Message-ID"] = email.utils.make_msgid(domain=email_domain(sender))
-    msg.set_content(mail.text, subtype="plain", charset="utf-8")
-    if mail.html is not None:
-        msg.add_alternative(mail.html, subtype="html", charset="utf-8")
-    return msg
+def render_message(mail: Mail, sender: str, now: datetime | None = None) -> bytes:
+    """The RFC 5322 message as bytes: From, To, Subject, Date, Message-ID; text, html.
+
+    Written directly rather than through ``email.message``: every value is ours
+    and already checked (addresses by :func:`check_email`, a subject without
+    control characters), so there is nothing to parse, and building a mail costs
+    microseconds instead of most of a signature's CPU time. The body is UTF-8
+    sent as 8bit (readable in an outbox file, links unbroken) unless a line is too
+    long for that, then base64.
+    """
+    to = check_email(mail.to)
+    subject = mail.subject if mail.subject.isascii() else Header(mail.subject, "utf-8").encode()
+    headers = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: {email.utils.format_datetime(now or datetime.now(UTC))}",
+        # Passing the domain keeps make_msgid from resolving this machine's name.
+        f"Message-ID: {email.utils.make_msgid(domain=email_domain(sender))}",
+        "MIME-Version: 1.0",
+    ]
+    if mail.html is None:
+        head, body = _part("text/plain", mail.text)
+        return _crlf(headers + head) + b"\r\n" + body
+    boundary = "=_" + secrets.token_hex(16)
+    parts = [_part("text/plain", mail.text), _part("text/html", mail.html)]
+    lines = [*headers, f'Content-Type: multipart/alternative; boundary="{boundary}"']
+    out = _crlf(lines) + b"\r\n"
+    for head, body in parts:
+        out += f"--{boundary}\r\n".encode() + _crlf(head) + b"\r\n" + body + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
 
 
-def _message_bytes(msg: EmailMessage, sender: str, to: str) -> bytes:
-    """Serialise with CRLF line ends; raw UTF-8 headers only when an address needs them."""
-    policy = email.policy.SMTPUTF8 if _needs_smtputf8(sender, to) else email.policy.SMTP
-    return msg.as_bytes(policy=policy)
+MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
+
+
+def _part(content_type: str, text: str) -> tuple[list[str], bytes]:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    raw = "\r\n".join(lines).encode("utf-8")
+    if all(len(line.encode("utf-8")) <= MAX_LINE for line in lines):
+        encoding, body = "8bit", raw
+    else:
+        encoding = "base64"
+        body = b"\r\n".join(base64.encodebytes(raw).splitlines())
+    head = [f"Content-Type: {content_type}; charset=utf-8",
+            f"Content-Transfer-Encoding: {encoding}"]
+    return head, body if body.endswith(b"\r\n") else body + b"\r\n"
+
+
+def _crlf(lines: list[str]) -> bytes:
+    return "".join(line + "\r\n" for line in lines).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- mailers
@@ -222,6 +257,10 @@ class Mailer(Protocol):
     """Something that delivers a :class:`Mail`, or raises :class:`MailError`."""
 
     async def send(self, mail: Mail) -> None: ...
+
+    async def close(self) -> None:
+        """Release connections kept between sends."""
+        ...
 
 
 class OutboxMailer:
@@ -236,9 +275,12 @@ class OutboxMailer:
         self.sender = check_email(sender)
 
     async def send(self, mail: Mail) -> None:
-        data = _message_bytes(build_message(mail, self.sender), self.sender, mail.to)
+        data = render_message(mail, self.sender)
         name = await asyncio.to_thread(self._write, data)
         logger.info("outbox: wrote %s links: %s", name, " ".join(mail.links) or "(none)")
+
+    async def close(self) -> None:
+        """Nothing is kept open between mails."""
 
     def _write(self, data: bytes) -> str:
         """Write atomically: a reader of the folder never sees a half-written mail."""
@@ -264,6 +306,9 @@ class OutboxMailer:
 def _scrub(text: str) -> str:
     """Server replies often quote the recipient: replace anything address-shaped."""
     return _ADDRESS_LIKE.sub("<address>", text)
+
+
+POOL_SIZE = 8  # connections kept open to the SMTP server
 
 
 class SmtpMailer:
@@ -294,26 +339,53 @@ class SmtpMailer:
         self.starttls = starttls
         self.tls = tls
         self.timeout = timeout
+        self._idle: list[aiosmtplib.SMTP] = []  # open connections, ready to send
+        self._slots = asyncio.Semaphore(POOL_SIZE)  # sends at once = connections at most
 
     def __repr__(self) -> str:
         return f"SmtpMailer({self.host!r}, {self.port}, tls={self.tls}, starttls={self.starttls})"
 
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, use_tls=self.tls, start_tls=self.starttls,
+            username=self.username or None, password=self._password or None,
+            timeout=self.timeout,
+            # Without it, aiosmtplib looks up this machine's name in a thread per connection.
+            local_hostname=email_domain(self.sender).encode("idna").decode("ascii"),
+        )
+        await client.connect()
+        return client
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
+
     async def send(self, mail: Mail) -> None:
-        msg = build_message(mail, self.sender)
+        """Send over one of a few kept-open connections, reconnecting once if it dropped."""
+        data = render_message(mail, self.sender)
+        recipient = check_email(mail.to)
+        options = ["SMTPUTF8"] if _needs_smtputf8(self.sender, recipient) else []
         where = f"SMTP server {self.host}:{self.port}"
+        async with self._slots:
+            await self._send(data, recipient, options, where)
+
+    async def _send(self, data: bytes, recipient: str, options: list[str], where: str) -> None:
+        client = self._idle.pop() if self._idle else None
         try:
-            await aiosmtplib.send(
-                msg,
-                sender=self.sender,
-                recipients=[check_email(mail.to)],
-                hostname=self.host,
-                port=self.port,
-                username=self.username or None,
-                password=self._password or None,
-                use_tls=self.tls,
-                start_tls=self.starttls,
-                timeout=self.timeout,
-            )
+            for attempt in (1, 2):
+                try:
+                    if client is None or not client.is_connected:
+                        client = await self._connect()
+                    await client.sendmail(self.sender, [recipient], data,
+                                          mail_options=options)
+                    break
+                except aiosmtplib.SMTPServerDisconnected:
+                    client = None
+                    if attempt == 2:
+                        raise
         # Every branch drops the original exception (``from None``): its text and
         # attributes name the recipient, and tracebacks end up in logs.
         except aiosmtplib.SMTPRecipientsRefused:
@@ -323,10 +395,15 @@ class SmtpMailer:
                 f"{where} answered {e.code}: {_scrub(e.message)}", permanent=500 <= e.code < 600
             ) from None
         except aiosmtplib.SMTPException as e:
+            client = None
             raise MailError(f"{where}: {_scrub(str(e))}") from None
         except (OSError, TimeoutError) as e:
+            client = None
             reason = getattr(e, "strerror", None) or type(e).__name__
             raise MailError(f"{where}: cannot connect or send: {reason}") from None
+        finally:
+            if client is not None and client.is_connected:
+                self._idle.append(client)  # never more than POOL_SIZE: see _slots
 
 
 def mailer_from_config(config: MailSection) -> Mailer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -155,6 +156,7 @@ class Node:
         self.mailer = mailer
         self.clock = clock
         self.limiter = RateLimiter()
+        self._versions: dict[tuple[int, int], tuple[PetitionVersion, ...]] = {}
         self.sequencer = Sequencer(
             storage, signer, config.sequencer.period_seconds, config.sequencer.max_batch, clock
         )
@@ -321,9 +323,12 @@ class Node:
         return await self._view(record)
 
     async def _view(self, record: PetitionRecord) -> PetitionView:
-        versions = tuple(
-            PetitionVersion.decode(SignedDocument.decode(d).body) for d in record.versions
-        )
+        key = (record.id, len(record.versions))
+        versions = self._versions.get(key)
+        if versions is None:  # versions never change once published: decode each once
+            versions = tuple(PetitionVersion.decode(SignedDocument.decode(d).body)
+                             for d in record.versions)
+            self._versions[key] = versions
         log_state = await self.sequencer.load(record)
         checkpoint = log_state.checkpoint
         return PetitionView(record, versions, log_state, checkpoint)
@@ -454,7 +459,7 @@ class Node:
         salt = private["salt"]
         record_bytes = PrivateRecord(petition_id, private["email"], private["name"]).encode()
         nullifier = self.data_key.nullifier(petition_id, private["email"])
-        await self.storage.confirm(
+        confirmed = await self.storage.confirm(
             record.id,
             token_hash(token),
             self.now(),
@@ -462,7 +467,10 @@ class Node:
             nullifier,
             commitment(salt, record_bytes),
         )
-        return await self.signer_view(token)
+        if not confirmed:  # a concurrent confirmation or withdrawal won: show what is now
+            return await self.signer_view(token)
+        return dataclasses.replace(
+            view, signature=dataclasses.replace(record, status=CONFIRMED, expires=None))
 
     async def withdraw(self, token: str) -> SignerView:
         view = await self.signer_view(token)

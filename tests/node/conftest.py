@@ -35,6 +35,9 @@ class MailSink:
     async def send(self, mail: Mail) -> None:
         self.sent.append(mail)
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
     def last_link(self, to: str) -> str:
         for mail in reversed(self.sent):
             if mail.to == to:

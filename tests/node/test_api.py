@@ -231,6 +231,9 @@ async def test_mail_server_down_is_a_503_and_signing_again_recovers(harness: Nod
         async def send(self, mail: Mail) -> None:
             raise MailError("connection refused")
 
+        async def close(self) -> None:
+            """Nothing to release."""
+
     h.node.mailer = Down()
     response = await h.client.post("/api/petitions/clean-air/signatures",
                                    json={"name": "Ada", "email": "ada@example.org"})

@@ -311,8 +311,21 @@ def smtp_server() -> Iterator[tuple[Collector, int, list[tuple[str, str]]]]:
         controller.stop()
 
 
+_OPEN: list[SmtpMailer] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_mailers() -> Any:
+    """SmtpMailer keeps connections open between sends: close them after each test."""
+    yield
+    while _OPEN:
+        await _OPEN.pop().close()
+
+
 def smtp_mailer(port: int, **kwargs: Any) -> SmtpMailer:
-    return SmtpMailer("127.0.0.1", port, SENDER, starttls=False, timeout=5, **kwargs)
+    mailer = SmtpMailer("127.0.0.1", port, SENDER, starttls=False, timeout=5, **kwargs)
+    _OPEN.append(mailer)
+    return mailer
 
 
 async def test_smtp_delivers_the_message(

@@ -37,6 +37,9 @@ class MemoryMailer:
     async def send(self, mail: Mail) -> None:
         self.sent.append(mail)
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
     def last_path(self) -> str:
         """The path of the link in the last mail (the node's public URL stripped)."""
         return re.sub(r"^https?://[^/]+", "", self.sent[-1].links[0])

@@ -119,6 +119,7 @@ async def smtp_node(tmp_path: Path, smtp: tuple[Inbox, int]) -> AsyncIterator[Sm
     server = TestServer(make_app(node, background=False), host="127.0.0.1", port=port)
     async with TestClient(server) as client:
         yield SmtpNode(node, client, inbox, port)
+    await node.mailer.close()
     await node.storage.close()
 
 
