@@ -30,12 +30,14 @@ class LogTally:
     dictionary slots and keys, not a million tuples.
     """
 
-    __slots__ = ("_interned", "_state", "entries", "origin", "signs", "withdrawals")
+    __slots__ = ("_interned", "_state", "_withdrawn", "entries", "origin", "signs",
+                 "withdrawals")
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self._state: dict[bytes, tuple[int, str | None, bytes]] = {}
         self._interned: dict[tuple[int, str | None, bytes], tuple[int, str | None, bytes]] = {}
+        self._withdrawn: set[bytes] = set()  # nullifiers that end withdrawn (few)
         self.entries = 0
         self.signs = 0
         self.withdrawals = 0
@@ -58,6 +60,7 @@ class LogTally:
                     STEP_LOG_RULES, "nullifier signed twice in the same log",
                     log=self.origin, index=index)
             value = (SIGNED, region, petition)
+            self._withdrawn.discard(nullifier)
             self.signs += 1
         else:
             if not signed:
@@ -66,6 +69,7 @@ class LogTally:
                     log=self.origin, index=index)
             assert previous is not None
             value = (WITHDRAWN, previous[1], previous[2])
+            self._withdrawn.add(nullifier)
             self.withdrawals += 1
         self._state[nullifier] = self._interned.setdefault(value, value)
         self.entries += 1
@@ -79,28 +83,37 @@ class LogTally:
         this runs once per entry of every log.
         """
         state = self._state
-        get = state.get
+        setdefault = state.setdefault
         intern = self._interned.setdefault
+        withdrawn = self._withdrawn
         # One shared (SIGNED, region, digest) tuple per combination in this chunk.
         signed_values = [[intern(v, v) for v in ((SIGNED, r, d) for r in region_table)]
                          for d in digest_table]
         signs = withdrawals = 0
-        for i, kind in enumerate(kinds):
+        size = len(state)
+        for i in range(len(kinds)):
             nullifier = nullifiers[32 * i:32 * i + 32]
-            previous = get(nullifier)
-            if kind:
-                if previous is not None and previous[0] == SIGNED:
-                    self._fail("nullifier signed twice in the same log", start + i, signs,
-                               withdrawals)
-                state[nullifier] = signed_values[digests[i]][regions[i]]
+            if kinds[i]:
+                value = signed_values[digests[i]][regions[i]]
+                previous = setdefault(nullifier, value)
+                if len(state) == size:  # seen before in this log: only after a withdrawal
+                    if previous[0] == SIGNED:
+                        self._fail("nullifier signed twice in the same log", start + i, signs,
+                                   withdrawals)
+                    state[nullifier] = value
+                    withdrawn.discard(nullifier)
+                else:
+                    size += 1
                 signs += 1
             else:
-                if previous is None or previous[0] != SIGNED:
+                current = state.get(nullifier)
+                if current is None or current[0] != SIGNED:
                     self._fail("withdrawal of a nullifier that is not signed in this log",
                                start + i, signs, withdrawals)
                     raise AssertionError  # _fail raised
-                value = (WITHDRAWN, previous[1], previous[2])
+                value = (WITHDRAWN, current[1], current[2])
                 state[nullifier] = intern(value, value)
+                withdrawn.add(nullifier)
                 withdrawals += 1
         self.signs += signs
         self.withdrawals += withdrawals
@@ -124,7 +137,11 @@ class LogTally:
 
     @property
     def withdrawn(self) -> int:
-        return sum(1 for state, _, _ in self._state.values() if state == WITHDRAWN)
+        return len(self._withdrawn)
+
+    def signed(self) -> set[bytes]:
+        """The nullifiers that end signed in this log."""
+        return self._state.keys() - self._withdrawn
 
 
 @dataclass
@@ -164,14 +181,13 @@ class TallyBuilder:
         self.tally = Tally()
 
     def add_log(self, host: str, log: LogTally) -> LogCount:
-        # Set operations run in C: the per-signer Python work is one pass to
-        # pick the signed nullifiers and one to count the new ones by value.
+        # Set operations and map() run in C: no Python loop over the signers.
         states = log.states()
-        signed = {n for n, value in states.items() if value[0] == SIGNED}
+        signed = log.signed()
         new = signed - self._counted
         self._counted |= new
         tally = self.tally
-        for (_, region, version), count in Counter(states[n] for n in new).items():
+        for (_, region, version), count in Counter(map(states.__getitem__, new)).items():
             if region is None:
                 tally.no_region += count
             else:
