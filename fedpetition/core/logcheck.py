@@ -55,21 +55,19 @@ class ChunkResult:
     """What a chunk check found, in a form cheap to send between processes.
 
     Entries are columns: ``kinds`` has one byte per entry (1 sign, 0 withdraw),
-    ``nullifiers`` 32 bytes per entry, ``digests`` and ``regions`` one index per
-    entry into the small tables ``digest_table`` and ``region_table``. If a check
-    failed, the columns hold the entries before the failing one and ``error`` is
-    ``(step, reason, index)``.
+    ``nullifiers`` one 32-byte value per entry, ``values`` one index per entry
+    into ``value_table``, the few distinct (version digest, region) pairs of the
+    chunk. If a check failed, the columns hold the entries before the failing one
+    and ``error`` is ``(step, reason, index)``.
     """
 
     job: ChunkJob
     tile_roots: list[bytes]
     tail: list[bytes]  # leaf hashes of a trailing partial tile (the log's last chunk)
     kinds: bytes
-    nullifiers: bytes
-    digests: array[int]
-    regions: array[int]
-    digest_table: list[bytes]
-    region_table: list[str | None]
+    nullifiers: list[bytes]
+    values: array[int]
+    value_table: list[tuple[bytes, str | None]]
     first_time: int
     last_time: int
     error: tuple[str, str, int | None] | None = None
@@ -121,10 +119,8 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
     leaf_prefix = b"\x00"
     kinds = bytearray()
     nullifiers: list[bytes] = []
-    digest_index: dict[bytes, int] = {}
-    region_index: dict[str | None, int] = {}
-    digests = array("H")
-    regions = array("H")
+    value_index: dict[tuple[bytes, str | None], int] = {}
+    values = array("I")
     tile_roots: list[bytes] = []
     tail: list[bytes] = []
     first_time = last_time = -1
@@ -132,8 +128,7 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
     scan = scan_entry
     earliest_get = earliest.get
     add_kind, add_nullifier = kinds.append, nullifiers.append
-    add_digest, add_region = digests.append, regions.append
-    digest_get, region_get = digest_index.get, region_index.get
+    add_value, value_get = values.append, value_index.get
     error: tuple[str, str, int | None] | None = None
     try:
         for start in range(job.start, job.end, _W):
@@ -166,14 +161,11 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
                 last_time = time
                 add_kind(is_sign)
                 add_nullifier(nullifier)
-                digest = digest_get(petition)
-                if digest is None:
-                    digest = digest_index[petition] = len(digest_index)
-                add_digest(digest)
-                region_number = region_get(region)
-                if region_number is None:
-                    region_number = region_index[region] = len(region_index)
-                add_region(region_number)
+                pair = (petition, region)
+                value = value_get(pair)
+                if value is None:
+                    value = value_index[pair] = len(value_index)
+                add_value(value)
                 index += 1
             tile = coord_tile = tiles.TileCoord(0, start // _W, width)
             expected = b"".join(leaves)
@@ -186,9 +178,8 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
                 tail = leaves
     except VerificationError as e:
         error = (e.step, e.reason, e.index)
-    return ChunkResult(job, tile_roots, tail, bytes(kinds), b"".join(nullifiers),
-                       digests, regions, list(digest_index),
-                       list(region_index), first_time, last_time, error)
+    return ChunkResult(job, tile_roots, tail, bytes(kinds), nullifiers, values,
+                       list(value_index), first_time, last_time, error)
 
 
 class LogMerger:
@@ -212,8 +203,7 @@ class LogMerger:
         if result.last_time >= 0:
             self._last_time = result.last_time
         self.tally.apply_columns(result.job.start, result.kinds, result.nullifiers,
-                                 result.digests, result.regions, result.digest_table,
-                                 result.region_table)
+                                 result.values, result.value_table)
         if result.error is not None:
             step, reason, index = result.error
             raise VerificationError(step, reason, log=origin, index=index)
