@@ -18,14 +18,13 @@ from functools import partial
 from . import bundle, names, tiles
 from .bundle import FileSource, Manifest
 from .documents import (
-    SIG_COSIGNATURE,
     Host,
     HostRoster,
     PetitionVersion,
     SignedDocument,
     check_version_chain,
 )
-from .entries import TIME_GRANULARITY, coarse_time
+from .entries import coarse_time
 from .errors import FedPetitionError, VerificationError
 from .log import open_log_checkpoint
 from .logcheck import (
@@ -488,12 +487,18 @@ def unreadable_report(reason: str) -> Report:
     return report
 
 
-def verify(source: FileSource, **options: object) -> Report:
+def verify(
+    source: FileSource,
+    *,
+    origin_key: VerifierKey | None = None,
+    exclude: Collection[str] = (),
+    runner: ChunkRunner | None = None,
+) -> Report:
     """Run the verification procedure (spec §11) over ``source``."""
-    return Verification(source, **options).run()  # type: ignore[arg-type]
+    return Verification(source, origin_key=origin_key, exclude=exclude, runner=runner).run()
 
 
 __all__ = [
-    "FAIL", "GLOBAL_STEPS", "LOG_STEPS", "PASS", "SIG_COSIGNATURE", "SKIP", "STEP_DESCRIPTIONS",
-    "TIME_GRANULARITY", "LogReport", "Report", "StepResult", "Verification", "verify",
+    "FAIL", "GLOBAL_STEPS", "LOG_STEPS", "PASS", "SKIP", "STEP_DESCRIPTIONS", "LogReport",
+    "Report", "StepResult", "Verification", "unreadable_report", "verify",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from aiohttp import web
 
-from fedpetition.core.notes import open_checkpoint
 from fedpetition.node.app import NODE
 from fedpetition.node.service import InputError, Node, PetitionView, SignatureForm, SignerView
 from fedpetition.node.storage import Organiser
@@ -199,13 +199,10 @@ async def privacy_erase(request: web.Request) -> web.Response:
 
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest checkpoint of a petition's log, parsed (for dashboards)."""
-    node = request.app[NODE]
-    view = await node.petition(request.match_info["slug"])
-    stored = await node.storage.log(view.record.id)
-    assert stored is not None
-    cp = open_checkpoint(stored.checkpoint, node.signer.verifier_key()).checkpoint
+    view = await request.app[NODE].petition(request.match_info["slug"])
+    cp = view.log.checkpoint
     return web.json_response({"origin": cp.origin, "size": cp.size,
-                              "root_hash": cp.body().splitlines()[2]})
+                              "root_hash": base64.b64encode(cp.root_hash).decode()})
 
 
 def setup(app: web.Application) -> None:
