@@ -1,0 +1,1 @@
+"""Federation between nodes: identity, discovery, signed server-to-server HTTP, witnessing."""
