@@ -51,6 +51,8 @@ MAX_EMAIL = 254
 PRIVACY_LINK_SECONDS = 24 * 3600
 SESSION_SECONDS = 12 * 3600
 LOGIN_ATTEMPTS_PER_HOUR = 20
+# acct:node@<host> names the node itself in WebFinger (federation/documents.py).
+RESERVED_SLUGS = frozenset({"node"})
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
@@ -225,6 +227,8 @@ class Node:
         except FedPetitionError as e:
             raise InputError(str(e), field="slug") from e
         assert isinstance(slug, str)
+        if slug in RESERVED_SLUGS:
+            raise InputError(f"the name {slug!r} is reserved", field="slug")
         petition_id = f"{self.name}/{slug}"
         version = self._version_from(data, petition_id, 1, None, None)
         roster = HostRoster(

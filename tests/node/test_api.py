@@ -242,3 +242,10 @@ async def test_mail_server_down_is_a_503_and_signing_again_recovers(harness: Nod
     h.node.mailer = sink
     token = await h.sign("clean-air", "ada@example.org")
     assert (await h.confirm(token))["status"] == "confirmed"
+
+
+async def test_reserved_slug(harness: NodeHarness) -> None:
+    response = await harness.client.post("/api/petitions", headers=harness.auth, json={
+        "slug": "node", "languages": ["fr"], "title": {"fr": "T"}, "text": {"fr": "T"},
+        "addressee": "A", "deadline": int(time.time()) + 100})
+    assert response.status == 400 and (await response.json())["field"] == "slug"
