@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from fedpetition.core import bundle, names, tiles
 from fedpetition.core.documents import (
-    SIG_COSIGNATURE,
     Host,
     HostRoster,
     PetitionVersion,
@@ -35,7 +34,7 @@ from fedpetition.core.entries import (
 from fedpetition.core.errors import LocalProtocolError
 from fedpetition.core.log import LogAppender
 from fedpetition.core.merkle import inclusion_proof
-from fedpetition.core.notes import Signer, add_signature_lines, cosign
+from fedpetition.core.notes import SIG_TYPE_COSIGNATURE_V1, Signer, add_signature_lines, cosign
 from fedpetition.core.receipts import Receipt
 
 T0 = 1_772_323_200  # 2026-03-01T00:00:00Z: the simulated petition opens
@@ -107,7 +106,7 @@ def simulate(spec: SimulationSpec, write: Writer, *, progress: Progress | None =
         hosts=tuple(Host(h, signers[h].verifier_key()) for h in hosts),
         policy=WitnessPolicy(
             quorum=max(0, spec.nodes - 1),
-            witnesses=tuple(signers[h].verifier_key(SIG_COSIGNATURE) for h in hosts),
+            witnesses=tuple(signers[h].verifier_key(SIG_TYPE_COSIGNATURE_V1) for h in hosts),
         ),
     )
     members: list[str] = []

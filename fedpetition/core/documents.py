@@ -15,7 +15,7 @@ from typing import Any
 
 from . import encoding, names
 from .errors import DecodeError, LocalProtocolError, SignatureError
-from .notes import Signer, VerifierKey
+from .notes import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, Signer, VerifierKey
 
 DOCUMENT_CONTEXT = b"fedpetition-document/v1\n"  # spec §3.1: domain separation
 DIGEST_SIZE = 32
@@ -25,8 +25,6 @@ MAX_ADDRESSEE = 300
 MAX_HOSTS = 1000
 MAX_TIME = 2**40  # spec §3.2: far beyond any real date, keeps times in int64
 
-SIG_ED25519 = 0x01
-SIG_COSIGNATURE = 0x04
 
 
 def _is_int(value: object) -> bool:
@@ -88,7 +86,7 @@ class SignedDocument:
 
     def verify(self, key: VerifierKey) -> None:
         """Raise SignatureError unless ``key`` signed this document."""
-        if key.sig_type != SIG_ED25519:
+        if key.sig_type != SIG_TYPE_ED25519:
             raise LocalProtocolError("documents are verified with an Ed25519 note key")
         try:
             key.verify(DOCUMENT_CONTEXT + self.body, self.signature)
@@ -254,7 +252,7 @@ class HostRoster:
         seen_keys: set[bytes] = set()
         for host in self.hosts:
             names.check_node_name(host.name)
-            if host.key.name != host.name or host.key.sig_type != SIG_ED25519:
+            if host.key.name != host.name or host.key.sig_type != SIG_TYPE_ED25519:
                 raise DecodeError(
                     f"host {host.name} key must be an Ed25519 note key named after it")
             if host.name in seen_names or host.key.public_key in seen_keys:
@@ -267,7 +265,7 @@ class HostRoster:
             if witness.name in witness_names:
                 raise DecodeError(f"two witnesses are named {witness.name}")
             witness_names.add(witness.name)
-            if witness.sig_type != SIG_COSIGNATURE:
+            if witness.sig_type != SIG_TYPE_COSIGNATURE_V1:
                 raise DecodeError(f"witness {witness.name} must be a cosignature key (type 0x04)")
             if witness.public_key in witness_keys:
                 raise DecodeError(f"witness {witness.name} is listed twice")

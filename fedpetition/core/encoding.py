@@ -13,17 +13,12 @@ extension values, this accepts one encoding per value and rejects the rest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Mapping
+from typing import Any
 
 import msgpack
 
 from .errors import DecodeError, LocalProtocolError
-
-# What the canonical subset can hold, as Python values.
-Value: TypeAlias = (
-    bool | int | str | bytes | Sequence["Value"] | Mapping[str, "Value"] | None
-)
 
 MAX_DEPTH = 32  # spec §1.4: deeper nesting is rejected
 MIN_INT = -(2**63)

@@ -13,6 +13,7 @@ processes; the result is the same as running them one after another, here.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -167,9 +168,9 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
                     value = value_index[pair] = len(value_index)
                 add_value(value)
                 index += 1
-            tile = coord_tile = tiles.TileCoord(0, start // _W, width)
+            tile = tiles.TileCoord(0, start // _W, width)
             expected = b"".join(leaves)
-            served = _read(source, STEP_TREE, f"{origin}/{coord_tile.path}", origin)
+            served = _read(source, STEP_TREE, f"{origin}/{tile.path}", origin)
             if served != expected:
                 raise _tile_error(origin, tile, served, expected)
             if width == _W:
@@ -232,8 +233,6 @@ class LogMerger:
 
 
 def _b64(value: bytes) -> str:
-    import base64
-
     return base64.b64encode(value).decode()
 
 

@@ -117,7 +117,7 @@ def _is_utf8_encodable(s: str) -> bool:
     return True
 
 
-def _b64decode(s: str, what: str) -> bytes:
+def b64decode_canonical(s: str, what: str) -> bytes:
     """Decode standard padded base64, accepting only its canonical form."""
     try:
         raw = base64.b64decode(s, validate=True)
@@ -269,7 +269,7 @@ class VerifierKey:
             raise DecodeError(f"verifier key {s!r}: key name {problem}")
         if _HEX_KEY_ID.fullmatch(hex_id) is None:
             raise DecodeError(f"verifier key {s!r}: key ID is not 8 lowercase hex digits")
-        raw = _b64decode(key64, f"verifier key {s!r}")
+        raw = b64decode_canonical(key64, f"verifier key {s!r}")
         if not raw:
             raise DecodeError(f"verifier key {s!r}: empty key material")
         problem = _vkey_problem(name, raw[0], raw[1:], int(hex_id, 16))
@@ -350,7 +350,7 @@ class Signer:
         if _HEX_KEY_ID.fullmatch(hex_id) is None:
             raise DecodeError("private key: key ID is not 8 lowercase hex digits")
         try:
-            raw = _b64decode(key64, "private key")
+            raw = b64decode_canonical(key64, "private key")
         except DecodeError:
             raise DecodeError("private key: invalid base64") from None
         if len(raw) != 1 + _ED25519_SEED_LEN or raw[0] != SIG_TYPE_ED25519:
@@ -452,7 +452,7 @@ def _parse_line(line: str) -> NoteSignature:
         raise DecodeError(f"signature line {line[:80]!r}: key name {problem}")
     if not sep:
         raise DecodeError(f"signature line {line[:80]!r} has no signature")
-    raw = _b64decode(sig64, f"signature by {name}")
+    raw = b64decode_canonical(sig64, f"signature by {name}")
     # signed-note §Format: 4+n bytes; an empty signature is never valid.
     if len(raw) <= _KEY_ID_LEN:
         raise DecodeError(f"signature by {name} is only {len(raw)} bytes")
@@ -711,7 +711,7 @@ class Checkpoint:
         if size > MAX_TREE_SIZE:
             raise DecodeError(f"checkpoint {origin!r}: tree size {size} >= 2^63")
         # §Note text 3: base64 of the 32-byte RFC 6962 root hash.
-        root_hash = _b64decode(root_text, f"checkpoint {origin!r} root hash")
+        root_hash = b64decode_canonical(root_text, f"checkpoint {origin!r} root hash")
         if len(root_hash) != _HASH_LEN:
             raise DecodeError(
                 f"checkpoint {origin!r}: root hash is {len(root_hash)} bytes, want 32"

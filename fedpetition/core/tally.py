@@ -10,7 +10,7 @@ order (the latest sign in that log).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .entries import SignEntry, WithdrawEntry
@@ -134,12 +134,6 @@ class LogTally:
     def states(self) -> dict[bytes, tuple[int, str | None, bytes]]:
         """Each nullifier's final ``(state, region, version digest)``; do not modify."""
         return self._state
-
-    def counted(self) -> Iterator[tuple[bytes, str | None, bytes]]:
-        """Nullifiers that end signed, with the region and version of their latest sign."""
-        for nullifier, (state, region, petition) in self._state.items():
-            if state == SIGNED:
-                yield nullifier, region, petition
 
     @property
     def withdrawn(self) -> int:

@@ -34,7 +34,7 @@ from .logcheck import (
     chunk_jobs,
     run_serially,
 )
-from .notes import Checkpoint, VerifierKey
+from .notes import SIG_TYPE_ED25519, Checkpoint, VerifierKey
 from .tally import LogTally, Tally, TallyBuilder
 
 # spec §11: the steps, in the order they run.
@@ -293,7 +293,7 @@ class Verification:
         if not text.endswith("\n") or text.count("\n") != 1:
             raise VerificationError(step, f"key file of {node} must be one line")
         key = VerifierKey.parse(text[:-1])
-        if key.name != node or key.sig_type != 0x01:
+        if key.name != node or key.sig_type != SIG_TYPE_ED25519:
             raise VerificationError(step, f"key file of {node} holds a key for {key.name}")
         return key
 

@@ -42,7 +42,6 @@ extension lines (§7.2), so by default such checkpoints are refused with 400.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from .notes import (
     Checkpoint,
     Signer,
     VerifierKey,
+    b64decode_canonical,
     cosign,
     open_checkpoint,
 )
@@ -179,12 +179,7 @@ class InconsistentProofError(WitnessError):
 
 def _b64_hash(s: str, what: str) -> bytes:
     """Canonical standard base64 (RFC 4648 §4) of one 32-byte hash."""
-    try:
-        raw = base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise DecodeError(f"{what}: invalid base64") from e
-    if base64.b64encode(raw).decode("ascii") != s:
-        raise DecodeError(f"{what}: non-canonical base64")
+    raw = b64decode_canonical(s, what)
     if len(raw) != merkle.HASH_SIZE:
         raise DecodeError(f"{what}: {len(raw)} bytes, want {merkle.HASH_SIZE}")
     return raw

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -142,6 +141,3 @@ def make_app(node: Node, *, background: bool = True) -> web.Application:
         app.cleanup_ctx.append(_background)
     return app
 
-
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

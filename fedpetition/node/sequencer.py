@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from fedpetition.core import encoding, names, tiles
 from fedpetition.core.documents import PetitionVersion, SignedDocument
-from fedpetition.core.entries import SignEntry, WithdrawEntry, coarse_time
+from fedpetition.core.entries import Entry, SignEntry, WithdrawEntry, coarse_time, parse_entry
 from fedpetition.core.log import LogAppender, LogState
 from fedpetition.core.notes import Checkpoint, Signer, open_checkpoint
-from fedpetition.core.tally import SIGNED
 from fedpetition.node.stats import PetitionStats
 from fedpetition.node.storage import LogRecord, PetitionRecord, QueuedEntry, Storage
 from fedpetition.node.storage.base import SIGN
@@ -75,7 +74,6 @@ class Sequencer:
         self.max_batch = max_batch
         self.clock = clock
         self.logs: dict[int, PetitionLog] = {}
-        self.batches = 0
 
     # -- loading ------------------------------------------------------------
     async def load(self, petition: PetitionRecord) -> PetitionLog:
@@ -111,8 +109,8 @@ class Sequencer:
             data = await self.storage.read_file(petition, coord.path)
             if data is None:
                 raise RuntimeError(f"log of petition {petition} lacks {coord.path}")
-            for offset, entry in enumerate(tiles.decode_entry_bundle(data, width)):
-                stats.add(start + offset, entry)
+            for offset, raw in enumerate(tiles.decode_entry_bundle(data, width)):
+                stats.add(start + offset, parse_entry(raw))
 
     def refresh_versions(self, petition: PetitionRecord) -> None:
         if petition.id in self.logs:
@@ -153,7 +151,7 @@ class Sequencer:
         appender = LogAppender(current.origin, current.state)
         stats = current.stats
         states: dict[bytes, bool] = {}  # this batch's view of each nullifier: signed?
-        entries: list[bytes] = []
+        built: list[Entry] = []
         accepted: list[int] = []
         dropped: list[int] = []
         sequenced: list[tuple[int, str, int]] = []
@@ -167,33 +165,32 @@ class Sequencer:
                 dropped.append(item.id)
                 continue
             entry_time = max(coarse_time(item.at), last_time)
+            entry: Entry
             if item.kind == SIGN:
                 assert item.commitment is not None
-                entry = SignEntry(
-                    digest, item.nullifier, item.commitment, entry_time, region=item.region
-                ).encode()
+                entry = SignEntry(digest, item.nullifier, item.commitment, entry_time,
+                                  region=item.region)
             else:
-                entry = WithdrawEntry(digest, item.nullifier, entry_time).encode()
-            index = appender.size + len(entries)
-            entries.append(entry)
+                entry = WithdrawEntry(digest, item.nullifier, entry_time)
+            index = appender.size + len(built)
+            built.append(entry)
             accepted.append(item.id)
             states[item.nullifier] = item.kind == SIGN
             last_time = entry_time
             if item.signature is not None:
                 sequenced.append((item.signature, item.kind, index))
         start = appender.size
-        files = appender.append(entries) + appender.partial_files()
+        files = appender.append([e.encode() for e in built]) + appender.partial_files()
         note = appender.signed_checkpoint(self.signer).encode()
         batch = LogRecord(petition, appender.size, encode_state(appender.state()), note, last_time)
         await self.storage.commit_batch(petition, accepted, batch, files, sequenced, dropped)
         # Durable: now the in-memory view may move on.
-        for offset, entry in enumerate(entries):
-            stats.add(start + offset, entry)
+        for offset, done in enumerate(built):
+            stats.add(start + offset, done)
         current.state = appender.state()
         current.last_time = last_time
         current.checkpoint = appender.checkpoint()
         current.note = note
-        self.batches += 1
         if dropped:
             log.warning("dropped %d queued entries that the log rules forbid", len(dropped))
 
@@ -207,4 +204,4 @@ def _digests(petition: PetitionRecord) -> dict[int, bytes]:
     return digests
 
 
-__all__ = ["SIGNED", "Sequencer", "decode_state", "encode_state"]
+__all__ = ["PetitionLog", "Sequencer", "decode_state", "encode_state"]

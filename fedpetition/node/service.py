@@ -47,7 +47,6 @@ from fedpetition.node.storage.base import CONFIRMED, COUNTED, PENDING, WITHDRAWI
 log = logging.getLogger("fedpetition.node")
 
 MAX_NAME = 200
-MAX_EMAIL = 254
 PRIVACY_LINK_SECONDS = 24 * 3600
 SESSION_SECONDS = 12 * 3600
 LOGIN_ATTEMPTS_PER_HOUR = 20

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from fedpetition.core.entries import SignEntry, parse_entry
+from fedpetition.core.entries import Entry, SignEntry
 from fedpetition.core.tally import SIGNED, LogTally
 
 
@@ -24,9 +24,8 @@ class PetitionStats:
     def __post_init__(self) -> None:
         self.tally = LogTally(self.origin)
 
-    def add(self, index: int, entry_bytes: bytes) -> None:
+    def add(self, index: int, entry: Entry) -> None:
         """Apply the entry at ``index`` (raises VerificationError if the log rules forbid it)."""
-        entry = parse_entry(entry_bytes)
         previous = self.tally.states().get(entry.nullifier)
         self.tally.apply_entry(index, entry)
         if isinstance(entry, SignEntry):

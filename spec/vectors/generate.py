@@ -41,7 +41,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from fedpetition.core import bundle, encoding, merkle, names, tiles
 from fedpetition.core.documents import (
-    SIG_COSIGNATURE,
     Host,
     HostRoster,
     PetitionVersion,
@@ -1310,7 +1309,7 @@ def roster(quorum: int = WITNESS_QUORUM, hosts: Sequence[str] = HOSTS) -> HostRo
         hosts=tuple(Host(h, HOST_SIGNERS[h].verifier_key()) for h in hosts),
         policy=WitnessPolicy(
             quorum=quorum,
-            witnesses=tuple(HOST_SIGNERS[h].verifier_key(SIG_COSIGNATURE) for h in hosts),
+            witnesses=tuple(HOST_SIGNERS[h].verifier_key(SIG_TYPE_COSIGNATURE_V1) for h in hosts),
         ),
     )
 
@@ -1482,7 +1481,7 @@ def documents_vectors() -> dict[str, Any]:
                     "witnesses": [
                         str(
                             test_signer("witness.example", f"witness.example {i}").verifier_key(
-                                SIG_COSIGNATURE
+                                SIG_TYPE_COSIGNATURE_V1
                             )
                         )
                         for i in (1, 2)
@@ -1958,8 +1957,8 @@ def receipt_vectors(plan: Plan, fed: Federation) -> tuple[dict[str, Any], Files]
                 + log_line
                 + cosign(body, HOST_SIGNERS[RECEIPT_HOST], SEALED_AT),
                 witnesses=(
-                    HOST_SIGNERS[RECEIPT_HOST].verifier_key(SIG_COSIGNATURE),
-                    host_b.verifier_key(SIG_COSIGNATURE),
+                    HOST_SIGNERS[RECEIPT_HOST].verifier_key(SIG_TYPE_COSIGNATURE_V1),
+                    host_b.verifier_key(SIG_TYPE_COSIGNATURE_V1),
                 ),
             ).encode(),
         ),
