@@ -110,6 +110,26 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    """Fetch every file a verifier needs from the live nodes into one bundle."""
+    source = HttpSource(args.url)
+    bar = ProgressBar("bundle")
+    try:
+        members = list(source.members())
+        with ZipBundleWriter(args.out) as writer:
+            for done, member in enumerate(members, start=1):
+                writer.add(member, source.read(member))
+                bar(done, len(members))
+    except OSError as e:
+        raise CommandError(f"cannot write {args.out}: {e.strerror or e}") from e
+    finally:
+        bar.close()
+        source.close()
+    print(f"wrote {args.out}: petition {source.petition_id}, {len(members):,} files; "
+          f"check it with: fedpetition verify {args.out}")
+    return EXIT_OK
+
+
 def _cmd_verify_receipt(args: argparse.Namespace) -> int:
     try:
         with open(args.receipt, "rb") as f:
@@ -220,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes checking entries (default: one per core; 1: no pool)")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("bundle", help="fetch a petition's published files into a bundle")
+    p.add_argument("url", help="the petition's URL on its origin node")
+    p.add_argument("--out", required=True, help="bundle file to write")
+    p.set_defaults(func=_cmd_bundle)
 
     p = sub.add_parser("verify-receipt", help="check a signer's receipt")
     p.add_argument("receipt", help="a receipt file")

@@ -141,6 +141,13 @@ class RootBuilder:
         stack.append(h)
         self._size = size + (1 << level)
 
+    def copy(self) -> RootBuilder:
+        """An independent builder at the same size (to try leaves without committing)."""
+        twin = RootBuilder()
+        twin._size = self._size
+        twin._stack = list(self._stack)
+        return twin
+
     def root(self) -> bytes:
         """MTH of the leaves so far: right fold of the stack, smallest subtree innermost."""
         stack = self._stack

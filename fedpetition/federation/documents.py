@@ -87,6 +87,7 @@ __all__ = [
     "node_acct",
     "nodeinfo",
     "nodeinfo_links",
+    "origin_of",
     "parse_actor",
     "parse_ed25519_multikey",
     "parse_ed25519_public_key_pem",
@@ -255,7 +256,7 @@ def node_acct(name: str) -> str:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str, what: str) -> tuple[str, str, int]:
+def origin_of(url: object, what: str) -> tuple[str, str, int]:
     """FEP-fe34 origin (scheme, host, port) of an absolute http(s) URL."""
     if not isinstance(url, str):
         raise DecodeError(f"{what} is not a string")
@@ -277,7 +278,7 @@ def _origin(url: str, what: str) -> tuple[str, str, int]:
 
 
 def _same_origin(url: str, origin: tuple[str, str, int], what: str) -> str:
-    if _origin(url, what) != origin:
+    if origin_of(url, what) != origin:
         raise DecodeError(
             f"{what} {url!r} is not on the actor's origin "
             f"{origin[0]}://{origin[1]}:{origin[2]} (FEP-fe34)"
@@ -389,7 +390,7 @@ def parse_actor(doc: object, fetched_url: str) -> Actor:
     actor_id = _string(doc, "id", what)
     if actor_id != fetched_url:
         raise DecodeError(f"actor id {actor_id!r} is not the URL it was fetched from")
-    origin = _origin(actor_id, "actor id")
+    origin = origin_of(actor_id, "actor id")
     node_name = urlsplit(actor_id).netloc.lower()
     if doc.get("type") != "Service":
         raise DecodeError(f"actor type is {doc.get('type')!r}, not 'Service'")

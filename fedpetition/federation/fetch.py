@@ -50,10 +50,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import ipaddress
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -80,6 +82,7 @@ __all__ = [
     "TooLargeError",
     "forbidden_reason",
     "is_activity_content_type",
+    "parse_retry_after",
 ]
 
 ACTIVITY_ACCEPT = (
@@ -90,6 +93,8 @@ AS_PROFILE = "https://www.w3.org/ns/activitystreams"
 MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
+ERROR_BODY_BYTES = 512  # kept from a non-2xx answer (FetchError.body)
+MAX_RETRY_AFTER = 7 * 86400
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
@@ -105,7 +110,11 @@ class FetchError(RemoteProtocolError):
 
     ``host`` is the host concerned; ``remote_status`` the peer's HTTP status when it
     answered with a non-2xx code (``None`` otherwise). ``status`` is what a server
-    maps the failure to: 502 by default, 504 for a timeout.
+    maps the failure to: 502 by default, 504 for a timeout. For a non-2xx answer,
+    ``retry_after`` is its ``Retry-After`` in seconds (delta-seconds or HTTP-date,
+    ``None`` if absent or unparsable) and ``body`` its first bytes (at most
+    :data:`ERROR_BODY_BYTES`): protocols such as tlog-witness answer a conflict
+    with a small body the client needs. Neither ever appears in the message.
     """
 
     status = 502
@@ -117,10 +126,14 @@ class FetchError(RemoteProtocolError):
         *,
         status: int | None = None,
         remote_status: int | None = None,
+        retry_after: int | None = None,
+        body: bytes = b"",
     ) -> None:
         self.host = host
         self.reason = reason
         self.remote_status = remote_status
+        self.retry_after = retry_after
+        self.body = body
         super().__init__(f"{host}: {reason}", status=status)
 
 
@@ -268,6 +281,23 @@ def _parse_media_type(value: str) -> tuple[str, dict[str, str]]:
             val = val[1:-1]
         params[name.strip().lower()] = val
     return media, params
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> int | None:
+    """``Retry-After`` (RFC 9110 §10.2.3) in seconds from now, bounded; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    delta = when.timestamp() - (time.time() if now is None else now)
+    return max(0, min(int(delta), MAX_RETRY_AFTER))
 
 
 def is_activity_content_type(value: str) -> bool:
@@ -427,13 +457,15 @@ class Fetcher:
         """POST ``body`` to ``url``; no redirect is followed (a 3xx is a RedirectError)."""
         return await self._request("POST", url, accept=None, headers=headers, data=body)
 
-    async def get_activity(self, url: str) -> dict[str, Any]:
+    async def get_activity(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """GET an ActivityPub document and check its content type and ``id``.
 
         The ``id`` must equal ``url`` without its fragment, character for character,
         or the (same-origin) final URL after redirects, as normalised by yarl.
         """
-        fetched = await self.get(url, accept=ACTIVITY_ACCEPT)
+        fetched = await self.get(url, accept=ACTIVITY_ACCEPT, headers=headers)
         host = URL(fetched.url).raw_host or ""
         if not is_activity_content_type(fetched.content_type):
             shown = fetched.content_type[:100] or "none"
@@ -512,8 +544,16 @@ class Fetcher:
                 if resp.status in _REDIRECT_STATUSES:
                     return self._redirect_target(method, target, host, resp)
                 if not 200 <= resp.status < 300:
+                    try:
+                        head = await resp.content.read(ERROR_BODY_BYTES)
+                    except (TimeoutError, aiohttp.ClientError):
+                        head = b""
                     raise FetchError(
-                        host, f"answered HTTP {resp.status}", remote_status=resp.status
+                        host,
+                        f"answered HTTP {resp.status}",
+                        remote_status=resp.status,
+                        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                        body=head,
                     )
                 body = await self._read_limited(resp, host)
                 return Fetched(

@@ -62,6 +62,7 @@ __all__ = [
     "content_digest",
     "sign_request",
     "signature_base",
+    "signature_key_id",
     "verify_content_digest",
     "verify_request",
 ]
@@ -568,6 +569,26 @@ def _parse_dict(headers: Mapping[str, str], name: str) -> dict[str, _Item | _Inn
         return _SFParser(headers[name]).dictionary()
     except _SFError as e:
         raise MalformedSignatureHeaderError(f"{name}: {e}") from e
+
+
+def signature_key_id(headers: Mapping[str, str], label: str | None = None) -> str:
+    """The ``keyid`` of a request's signature (the first one unless ``label``), unverified.
+
+    Lets a server find (fetch) the key before calling :func:`verify_request`.
+    """
+    lower = _lower_headers(headers)
+    if "signature-input" not in lower:
+        raise MissingSignatureError("no Signature-Input header field")
+    inputs = _parse_dict(lower, "signature-input")
+    if not inputs:
+        raise MissingSignatureError("empty Signature-Input")
+    member = inputs.get(label if label is not None else next(iter(inputs)))
+    if member is None or not isinstance(member[0], list):
+        raise MalformedSignatureHeaderError("Signature-Input member is not an inner list")
+    key_id = _str_param(member[1], "keyid")
+    if key_id is None:
+        raise MalformedSignatureHeaderError("signature has no keyid parameter")
+    return key_id
 
 
 def verify_request(

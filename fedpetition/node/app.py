@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -40,6 +41,18 @@ def wants_json(request: web.Request) -> bool:
         "Accept", "")
 
 
+def error_code(error: RemoteProtocolError) -> str:
+    """A stable name for what a peer did wrong: the error class, in snake case.
+
+    ``BadSignatureError`` is ``bad_signature``, ``OriginError`` is ``origin``; plain
+    decoding errors are ``invalid``.
+    """
+    name = type(error).__name__.removesuffix("Error")
+    if name in ("RemoteProtocol", "Decode", ""):
+        return "invalid"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def json_error(status: int, code: str, message: str, **extra: object) -> web.Response:
     body = {"error": code, "message": message, **{k: v for k, v in extra.items() if v}}
     return web.json_response(body, status=status)
@@ -57,7 +70,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except InputError as e:
         return _error_response(request, e.status, e.code, str(e), e.field)
     except RemoteProtocolError as e:
-        return _error_response(request, e.status, "invalid", str(e), None)
+        return _error_response(request, e.status, error_code(e), str(e), None)
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -117,25 +130,31 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
     tasks = [asyncio.create_task(node.sequencer.run(), name="sequencer"),
              asyncio.create_task(housekeeping(), name="housekeeping")]
+    if node.federation is not None:
+        await node.federation.start()
     yield
     for task in tasks:
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if node.federation is not None:
+        await node.federation.close()
     # Whatever was confirmed but not yet sequenced stays queued in storage.
     await node.mailer.close()
     await node.storage.close()
 
 
 def make_app(node: Node, *, background: bool = True) -> web.Application:
-    from fedpetition.node.routes import api, logfiles, pages
+    from fedpetition.node.routes import api, federation, logfiles, pages
 
     app = web.Application(middlewares=[security_headers, errors],
                           client_max_size=node.config.limits.max_body_bytes)
     app[NODE] = node
     api.setup(app)
     logfiles.setup(app)
+    if node.federation is not None:
+        federation.setup(app)
     pages.setup(app)
     if background:
         app.cleanup_ctx.append(_background)

@@ -31,6 +31,7 @@ from fedpetition.node.mail import check_email
 
 __all__ = [
     "DatabaseSection",
+    "FederationSection",
     "KeysSection",
     "LimitsSection",
     "MailSection",
@@ -58,6 +59,8 @@ DEFAULT_SMTP_TLS_PORT = 465
 DEFAULT_MAIL_TIMEOUT = 30.0
 DEFAULT_OUTBOX_DIR = "outbox"
 DEFAULT_PERIOD_SECONDS = 1.0
+DEFAULT_REFRESH_SECONDS = 30.0
+DEFAULT_FEDERATION_TIMEOUT = 10.0
 DEFAULT_MAX_BATCH = 10_000
 DEFAULT_DAYS_AFTER_CLOSE = 30
 DEFAULT_SIGN_PER_IP = 30
@@ -157,6 +160,15 @@ class SecuritySection:
 
 
 @dataclass(frozen=True)
+class FederationSection:
+    """How the node works with other nodes."""
+
+    accept_hosts: tuple[str, ...]  # node names admitted as hosts without asking; "*": any
+    refresh_seconds: float  # how often the federated counts poll the hosts
+    request_timeout_seconds: float  # for one request to another node
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """The whole configuration, as read from ``source``."""
 
@@ -169,9 +181,11 @@ class NodeConfig:
     limits: LimitsSection
     keys: KeysSection
     security: SecuritySection
+    federation: FederationSection
 
 
-SECTIONS = ("node", "database", "mail", "sequencer", "retention", "limits", "keys", "security")
+SECTIONS = ("node", "database", "mail", "sequencer", "retention", "limits", "keys", "security",
+            "federation")
 
 
 # --------------------------------------------------------------------------- reading values
@@ -458,6 +472,22 @@ def _security(s: _Section, public_url: str) -> SecuritySection:
     )
 
 
+def _federation(s: _Section) -> FederationSection:
+    accept = s.strings("accept_hosts", ())
+    for name in accept:
+        if name != "*":
+            try:
+                check_node_name(name)
+            except DecodeError as e:
+                raise s.error("accept_hosts", f"{name!r} is not a node name: {e}") from None
+    return FederationSection(
+        accept_hosts=accept,
+        refresh_seconds=s.number("refresh_seconds", DEFAULT_REFRESH_SECONDS, 0.5, 86400.0),
+        request_timeout_seconds=s.number("request_timeout_seconds", DEFAULT_FEDERATION_TIMEOUT,
+                                         1.0, 300.0),
+    )
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -489,6 +519,7 @@ def _parse(document: Mapping[str, object], label: str, base: Path, source: Path)
         limits=_limits(sections["limits"]),
         keys=_keys(sections["keys"], node.data_dir),
         security=_security(sections["security"], node.public_url),
+        federation=_federation(sections["federation"]),
     )
     for section in sections.values():
         section.finish()
@@ -552,6 +583,7 @@ def render_default_config(
     languages: Sequence[str] | None = None,
     sender: str | None = None,
     dev_allow_loopback: bool | None = None,
+    accept_hosts: Sequence[str] | None = None,
 ) -> str:
     """The config file ``fedpetition init`` writes: every setting, with what it does.
 
@@ -571,6 +603,7 @@ def render_default_config(
         ("node", "languages"): languages,
         ("mail", "sender"): sender,
         ("security", "dev_allow_loopback"): dev_allow_loopback,
+        ("federation", "accept_hosts"): accept_hosts,
     }
     lines = [
         "# fedpetition node configuration, written by `fedpetition init`.",
@@ -719,6 +752,26 @@ def render_default_config(
                 "cookie_secure",
                 minimal.security.cookie_secure,
                 "Send cookies over HTTPS only (default: true when public_url is https).",
+            ),
+        ],
+    )
+    section(
+        "federation",
+        [
+            (
+                "accept_hosts",
+                (),
+                'Nodes admitted as hosts of our petitions without asking an organiser ("*": any).',
+            ),
+            (
+                "refresh_seconds",
+                DEFAULT_REFRESH_SECONDS,
+                "How often the federated counts are brought up to date from the other hosts.",
+            ),
+            (
+                "request_timeout_seconds",
+                DEFAULT_FEDERATION_TIMEOUT,
+                "Give up on a request to another node after this long.",
             ),
         ],
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fedpetition.core import encoding, names, tiles
@@ -57,6 +57,9 @@ class PetitionLog:
     stats: PetitionStats
     checkpoint: Checkpoint  # the latest one, as committed
     note: bytes  # that checkpoint's signed note
+    # What the node serves as the log's checkpoint: the latest one that met the
+    # roster's witness policy, with its cosignatures (it may lag behind ``note``).
+    published: bytes
 
 
 class Sequencer:
@@ -74,6 +77,8 @@ class Sequencer:
         self.max_batch = max_batch
         self.clock = clock
         self.logs: dict[int, PetitionLog] = {}
+        # Called after each committed batch (the federation gathers cosignatures).
+        self.on_commit: Callable[[PetitionLog], Awaitable[None]] | None = None
 
     # -- loading ------------------------------------------------------------
     async def load(self, petition: PetitionRecord) -> PetitionLog:
@@ -96,9 +101,12 @@ class Sequencer:
         stats = PetitionStats(origin)
         await self._replay(petition.id, state.size, stats)
         checkpoint = open_checkpoint(record.checkpoint, self.signer.verifier_key()).checkpoint
+        published = await self.storage.published(petition.id)
         entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition),
-                            stats, checkpoint, record.checkpoint)
+                            stats, checkpoint, record.checkpoint, published or record.checkpoint)
         self.logs[petition.id] = entry
+        if published is None and self.on_commit is not None:
+            await self.on_commit(entry)  # never published: start gathering cosignatures
         return entry
 
     async def _replay(self, petition: int, size: int, stats: PetitionStats) -> None:
@@ -191,6 +199,10 @@ class Sequencer:
         current.last_time = last_time
         current.checkpoint = appender.checkpoint()
         current.note = note
+        if self.on_commit is not None:
+            await self.on_commit(current)
+        else:  # no federation: nothing to witness, the latest checkpoint is served
+            current.published = note
         if dropped:
             log.warning("dropped %d queued entries that the log rules forbid", len(dropped))
 

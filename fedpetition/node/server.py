@@ -19,6 +19,7 @@ from aiohttp import web
 from fedpetition.node.app import make_app
 from fedpetition.node.config import NodeConfig, load_config, render_default_config
 from fedpetition.node.errors import ConfigError
+from fedpetition.node.federation import attach
 from fedpetition.node.keys import create_data_key, create_node_key, load_data_key, load_node_key
 from fedpetition.node.mail import mailer_from_config
 from fedpetition.node.service import Node
@@ -33,7 +34,9 @@ async def build_node(config: NodeConfig) -> Node:
     signer = load_node_key(config.keys.node_key, config.node.name)
     data_key = load_data_key(config.keys.data_key)
     storage = await open_storage(config.database)
-    return Node(config, storage, signer, data_key, mailer_from_config(config.mail))
+    node = Node(config, storage, signer, data_key, mailer_from_config(config.mail))
+    attach(node)
+    return node
 
 
 async def init_node(folder: Path, name: str, public_url: str, *,

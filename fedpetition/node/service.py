@@ -32,7 +32,7 @@ from fedpetition.core.documents import (
 from fedpetition.core.entries import PrivateRecord, commitment
 from fedpetition.core.errors import FedPetitionError
 from fedpetition.core.merkle import inclusion_proof
-from fedpetition.core.notes import Checkpoint, Signer
+from fedpetition.core.notes import Checkpoint, Signer, open_checkpoint
 from fedpetition.core.receipts import Receipt
 from fedpetition.node import i18n
 from fedpetition.node.config import NodeConfig
@@ -91,6 +91,8 @@ class PetitionView:
     versions: tuple[PetitionVersion, ...]
     log: PetitionLog
     checkpoint: Checkpoint
+    roster: HostRoster
+    node: str  # this node's name
 
     @property
     def latest(self) -> PetitionVersion:
@@ -100,8 +102,13 @@ class PetitionView:
     def count(self) -> int:
         return self.log.stats.count
 
+    @property
+    def hosting(self) -> bool:
+        """This node is in the petition's roster: its log counts, it may collect."""
+        return any(host.name == self.node for host in self.roster.hosts)
+
     def is_open(self, now: float) -> bool:
-        return self.record.is_open and now < self.latest.deadline
+        return self.record.is_open and now < self.latest.deadline and self.hosting
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ class Node:
         self.clock = clock
         self.limiter = RateLimiter()
         self._versions: dict[tuple[int, int], tuple[PetitionVersion, ...]] = {}
+        self._rosters: dict[bytes, HostRoster] = {}
+        # Set by fedpetition.node.federation when the node federates (always, once served).
+        self.federation: Any = None
         self.sequencer = Sequencer(
             storage, signer, config.sequencer.period_seconds, config.sequencer.max_batch, clock
         )
@@ -249,6 +259,7 @@ class Node:
     async def edit_petition(self, slug: str, data: Mapping[str, Any]) -> PetitionView:
         """A new version: the text changes, earlier signatures keep counting (spec §3.2)."""
         view = await self.petition(slug)
+        self._own(view)
         latest = view.latest
         merged = {**latest.to_map(), **{k: v for k, v in data.items() if v is not None}}
         previous = SignedDocument.decode(view.record.versions[-1]).digest
@@ -262,7 +273,15 @@ class Node:
         record = await self.storage.petition_by_slug(slug)
         assert record is not None
         self.sequencer.refresh_versions(record)
+        if self.federation is not None:
+            await self.federation.petition_changed(record)
         return await self.petition(slug)
+
+    @staticmethod
+    def _own(view: PetitionView) -> None:
+        if not view.record.is_local:
+            raise InputError("only the petition's origin may change it", status=409,
+                             code="not_origin")
 
     def _version_from(
         self,
@@ -313,19 +332,23 @@ class Node:
 
     async def close_petition(self, slug: str) -> PetitionView:
         view = await self.petition(slug)
+        self._own(view)
         await self.storage.close_petition(view.record.id, self.now())
-        return await self.petition(slug)
+        closed = await self.petition(slug)
+        if self.federation is not None:
+            await self.federation.petition_changed(closed.record)
+        return closed
 
     async def petitions(self) -> list[PetitionView]:
-        return [await self._view(record) for record in await self.storage.petitions()]
+        return [await self.view_of(record) for record in await self.storage.petitions()]
 
     async def petition(self, slug: str) -> PetitionView:
         record = await self.storage.petition_by_slug(slug) if isinstance(slug, str) else None
         if record is None:
             raise InputError("no such petition", status=404, code="not_found")
-        return await self._view(record)
+        return await self.view_of(record)
 
-    async def _view(self, record: PetitionRecord) -> PetitionView:
+    async def view_of(self, record: PetitionRecord) -> PetitionView:
         key = (record.id, len(record.versions))
         versions = self._versions.get(key)
         if versions is None:  # versions never change once published: decode each once
@@ -334,7 +357,16 @@ class Node:
             self._versions[key] = versions
         log_state = await self.sequencer.load(record)
         checkpoint = log_state.checkpoint
-        return PetitionView(record, versions, log_state, checkpoint)
+        return PetitionView(record, versions, log_state, checkpoint, self.roster(record),
+                            self.name)
+
+    def roster(self, record: PetitionRecord) -> HostRoster:
+        """The petition's current host roster (stored signed documents are trusted)."""
+        roster = self._rosters.get(record.roster)
+        if roster is None:
+            roster = HostRoster.decode(SignedDocument.decode(record.roster).body)
+            self._rosters[record.roster] = roster
+        return roster
 
     # -- signing --------------------------------------------------------------
     async def _limit(self, key: str, limit: int) -> None:
@@ -432,7 +464,7 @@ class Node:
             raise InputError("this link is not valid (any more)", status=404, code="not_found")
         petition = await self.storage.petition_by_id(record.petition)
         assert petition is not None
-        view = await self._view(petition)
+        view = await self.view_of(petition)
         private = self._open(record, petition.petition_id)
         return SignerView(record, view, private["name"], private["email"])
 
@@ -491,12 +523,14 @@ class Node:
             return None
         petition = view.petition
         petition_id = petition.record.petition_id
-        stored = await self.storage.log(petition.record.id)
-        assert stored is not None
-        # The proof must be for the checkpoint the receipt carries: the size read with
-        # it, not the view's, which a batch committed meanwhile may have left behind.
-        size = stored.size
+        # The receipt carries the checkpoint the node serves: the latest one that met
+        # the witness policy. An entry beyond it gets its receipt once witnessed.
+        published = petition.log.published
+        own_key = self.signer.verifier_key()
+        size = open_checkpoint(published, own_key).checkpoint.size
         index = record.log_index
+        if index >= size:
+            return None
         bundle_coord = tiles.TileCoord(
             0,
             index // tiles.TILE_WIDTH,
@@ -506,15 +540,16 @@ class Node:
         data = await self.storage.read_file(petition.record.id, bundle_coord.path)
         assert data is not None
         entry = tiles.decode_entry_bundle(data, bundle_coord.width)[index % tiles.TILE_WIDTH]
-        proof = await self._inclusion_proof(petition.record.id, index, size)
+        proof = await self.log_proof(
+            petition.record.id, size, lambda reader: inclusion_proof(index, size, reader))
         private = self._open(record, petition_id)
         return Receipt(
             petition=petition_id,
             log=petition.log.origin,
-            log_key=self.signer.verifier_key(),
-            quorum=0,
-            witnesses=(),
-            checkpoint=stored.checkpoint.decode(),
+            log_key=own_key,
+            quorum=petition.roster.policy.quorum,
+            witnesses=petition.roster.policy.eligible(own_key),
+            checkpoint=published.decode(),
             index=index,
             entry=entry,
             proof=tuple(proof),
@@ -522,8 +557,13 @@ class Node:
             record=PrivateRecord(petition_id, private["email"], private["name"]).encode(),
         ).encode()
 
-    async def _inclusion_proof(self, petition: int, index: int, size: int) -> list[bytes]:
-        """Build a proof from stored tiles, fetching the ones the reader asks for."""
+    async def log_proof(self, petition: int, size: int,
+                        compute: Callable[[tiles.TileHashReader], list[bytes]]) -> list[bytes]:
+        """A Merkle proof over the log at ``size``, computed from stored tiles.
+
+        ``compute`` runs against a tile reader; the tiles it asks for are read
+        from storage (asynchronously) and it runs again until it has them all.
+        """
         cache: dict[tiles.TileCoord, bytes] = {}
 
         def read(coord: tiles.TileCoord) -> bytes:
@@ -533,7 +573,7 @@ class Node:
 
         while True:
             try:
-                return inclusion_proof(index, size, tiles.TileHashReader(size, read))
+                return compute(tiles.TileHashReader(size, read))
             except _Missing as missing:
                 data = await self.storage.read_file(petition, missing.coord.path)
                 if data is None:

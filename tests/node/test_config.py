@@ -330,6 +330,16 @@ BAD = [
         "[security] dev_allow_loopback: expected true or false, got an integer",
     ),
     (NODE + '[security]\ncookie_secure = "no"\n', "[security] cookie_secure: expected true or"),
+    (
+        NODE + '[federation]\naccept_hosts = ["bad name"]\n',
+        "[federation] accept_hosts: 'bad name' is not a node name",
+    ),
+    (NODE + "[federation]\naccept_hosts = \"*\"\n", "[federation] accept_hosts: expected an"),
+    (NODE + "[federation]\nrefresh_seconds = 0\n", "[federation] refresh_seconds: 0 is out"),
+    (
+        NODE + "[federation]\nrequest_timeout_seconds = 900\n",
+        "[federation] request_timeout_seconds: 900 is out of range",
+    ),
     # Typos and strays: never silently ignored.
     (
         NODE + "[mail]\nsmtp_prot = 25\n",
@@ -361,7 +371,7 @@ def test_refusals_name_the_file_the_key_and_the_problem(
 def test_every_setting_has_a_refusal_above() -> None:
     text = render_default_config("node-a.example", "https://node-a.example")
     settings = set(re.findall(r"^(?:# )?([a-z_]+) = ", text, re.MULTILINE))
-    assert len(settings) == 28
+    assert len(settings) == 31
     named = {m.group(1) for _, message in BAD if (m := re.match(r"\[\w+\] (\w+):", message))}
     assert settings <= named
 

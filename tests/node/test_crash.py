@@ -35,7 +35,6 @@ from fedpetition.core.notes import Checkpoint, VerifierKey, open_checkpoint
 from fedpetition.core.receipts import Receipt, check_consistency, verify_receipt
 from fedpetition.core.verification import Verification
 from fedpetition.node.config import load_config
-from fedpetition.node.storage import LogRecord
 from fedpetition.verify.archive import ZipSource
 from fedpetition.verify.http import latest_consistency
 
@@ -397,24 +396,26 @@ async def _one_counted_one_queued(h: NodeHarness) -> str:
 async def test_receipt_verifies_when_a_batch_commits_meanwhile(
     harness: NodeHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch committed between the node's view of a log and its read of the checkpoint."""
+    """A batch committed between the node's read of its checkpoint and of the tiles."""
     h = harness
     first = await _one_counted_one_queued(h)
     storage = h.node.storage
-    read_log = storage.log
+    read_file = storage.read_file
     batches: list[int] = []
 
-    async def log_after_a_batch(petition: int) -> LogRecord | None:
+    async def read_after_a_batch(petition: int, path: str) -> bytes | None:
         if not batches:
             batches.append(await h.node.sequencer.sequence_once())
-        return await read_log(petition)
+        return await read_file(petition, path)
 
-    monkeypatch.setattr(storage, "log", log_after_a_batch)
+    monkeypatch.setattr(storage, "read_file", read_after_a_batch)
     response = await h.client.get(f"/api/signatures/{first}/receipt")
-    assert batches == [1], "the receipt never read the stored log"
+    assert batches == [1], "the receipt never read the stored tiles"
     assert response.status == 200
     checked = verify_receipt(Receipt.decode(await response.read()))
-    assert checked.checkpoint.size == 2
+    # The proof is for the checkpoint the receipt carries, read before the batch.
+    assert checked.checkpoint.size == 1
+    assert h.node.sequencer.logs[1].checkpoint.size == 2
 
 
 async def test_bundle_verifies_when_a_batch_commits_meanwhile(

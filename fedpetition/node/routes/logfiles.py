@@ -37,12 +37,18 @@ def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes
 
 
 async def _snapshot(node: Node, slug: str) -> tuple[PetitionView, int, bytes, int]:
-    """(view, size, signed checkpoint, count) of one moment of the log.
+    """(view, size, signed checkpoint, count) of one moment of a single-host petition's log.
 
     The sequencer replaces checkpoint, note and counts together with no await
     in between, so reading them here without awaiting gives one consistent state.
+    A petition with several hosts has a bundle spanning their logs: the verifier
+    assembles it from the live nodes (``fedpetition bundle``).
     """
     view = await node.petition(slug)
+    if len(view.roster.hosts) > 1 or not view.record.is_local:
+        raise InputError("this petition has several hosts: assemble its bundle from all of "
+                         "them with `fedpetition bundle <petition URL>`", status=409,
+                         code="federated")
     current = view.log
     return view, current.checkpoint.size, current.note, current.stats.count
 
@@ -73,24 +79,27 @@ async def roster(request: web.Request) -> web.Response:
                         headers={"Cache-Control": MUTABLE})
 
 
-def _own_slug(request: web.Request) -> str:
+async def _log_view(request: web.Request) -> PetitionView:
+    """The petition of a log path ``/log/<origin>/<slug>/...``, which this node hosts."""
     node = request.app[NODE]
-    if request.match_info["origin"] != node.name:
+    petition_id = f"{request.match_info['origin']}/{request.match_info['slug']}"
+    record = await node.storage.petition_by_petition_id(petition_id)
+    if record is None:
         raise InputError("this node hosts no log for that petition", status=404,
                          code="not_found")
-    return request.match_info["slug"]
+    return await node.view_of(record)
 
 
 async def checkpoint(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    _, _, note, _ = await _snapshot(node, _own_slug(request))
-    return web.Response(body=note, content_type="text/plain", charset="utf-8",
+    """The log's latest checkpoint that met the witness policy, with its cosignatures."""
+    view = await _log_view(request)
+    return web.Response(body=view.log.published, content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": MUTABLE})
 
 
 async def tile(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    view = await node.petition(_own_slug(request))
+    view = await _log_view(request)
     path = "tile/" + request.match_info["path"]
     try:
         tiles.parse_path(path)

@@ -12,6 +12,10 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fedpetition.core.witness import Evidence
+from fedpetition.core.witness import LogRecord as WitnessRecord
+from fedpetition.federation.delivery import Delivery, PeerState
+
 # Signature states (see docs: a signature moves pending -> confirmed -> counted
 # -> withdrawing -> withdrawn; withdrawn may start again as pending).
 PENDING = "pending"
@@ -41,10 +45,46 @@ class PetitionRecord:
     closed_at: int | None
     versions: tuple[bytes, ...]  # signed version documents, version 1 first
     roster: bytes  # the latest signed host roster
+    # For a petition started on another node and hosted here: the origin's
+    # verifier key (pinned when this node joined) and the petition's URL there.
+    origin_key: str | None = None
+    origin_url: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    @property
+    def is_local(self) -> bool:
+        """Started on this node (this node is its origin)."""
+        return self.origin_key is None
+
+
+# Answers to a node asking to host a petition.
+REQUEST_PENDING, REQUEST_ACCEPTED, REQUEST_REJECTED = "pending", "accepted", "rejected"
+
+
+@dataclass(frozen=True)
+class HostRequest:
+    """A node's offer to host one of our petitions (an ``Announce``), and our answer."""
+
+    petition: int
+    node: str  # its node name
+    vkey: str  # its verifier key, as its actor document published it
+    inbox: str
+    activity: str  # the Announce's id
+    status: str
+    at: int
+
+
+@dataclass(frozen=True)
+class Follower:
+    """An actor that receives a petition's updates."""
+
+    petition: int
+    actor: str
+    inbox: str
+    follow_id: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +153,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def organiser_by_token(self, token_hash: bytes) -> Organiser | None: ...
+
+    @abc.abstractmethod
+    async def organiser_count(self) -> int: ...
 
     @abc.abstractmethod
     async def set_organiser_token(self, name: str, token_hash: bytes) -> bool: ...
@@ -254,3 +297,103 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def checkpoints(self, petition: int) -> list[tuple[int, bytes]]:
         """Every checkpoint the log published, as ``(size, note)``, oldest first."""
+
+    @abc.abstractmethod
+    async def published(self, petition: int) -> bytes | None:
+        """The latest checkpoint meeting the witness policy, cosignatures included."""
+
+    @abc.abstractmethod
+    async def set_published(self, petition: int, note: bytes, size: int) -> bool:
+        """Publish ``note`` (of ``size``) unless a larger checkpoint is published already."""
+
+    # -- federation: hosting ------------------------------------------------
+    @abc.abstractmethod
+    async def create_hosted_petition(
+        self,
+        slug: str,
+        petition_id: str,
+        versions: Sequence[bytes],
+        roster: bytes,
+        origin_key: str,
+        origin_url: str,
+        now: int,
+    ) -> int:
+        """Store a petition started elsewhere, with the origin's signed documents."""
+
+    @abc.abstractmethod
+    async def petition_by_petition_id(self, petition_id: str) -> PetitionRecord | None: ...
+
+    @abc.abstractmethod
+    async def set_roster(self, petition: int, roster: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def put_host_request(self, request: HostRequest) -> None:
+        """Insert or replace the request of ``request.node`` for the petition."""
+
+    @abc.abstractmethod
+    async def host_requests(self, petition: int) -> list[HostRequest]: ...
+
+    @abc.abstractmethod
+    async def add_follower(self, follower: Follower) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_follower(self, petition: int, actor: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def followers(self, petition: int) -> list[Follower]: ...
+
+    @abc.abstractmethod
+    async def remember_activity(self, activity_id: str, expires: int, now: int) -> bool:
+        """Record an activity id; False if it was seen before (a replay)."""
+
+    @abc.abstractmethod
+    async def forget_activity(self, activity_id: str) -> None:
+        """Undo :meth:`remember_activity` for an activity that could not be applied."""
+
+    # -- federation: delivery queue (fedpetition.federation.delivery) -------
+    @abc.abstractmethod
+    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int: ...
+
+    @abc.abstractmethod
+    async def due_deliveries(self, now: int, limit: int) -> list[Delivery]: ...
+
+    @abc.abstractmethod
+    async def delivered(self, delivery_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def reschedule_delivery(
+        self, delivery_id: int, attempts: int, next_at: int, error: str
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def drop_delivery(self, delivery_id: int, error: str) -> None: ...
+
+    @abc.abstractmethod
+    async def peer_state(self, peer: str) -> PeerState: ...
+
+    @abc.abstractmethod
+    async def set_peer_state(self, state: PeerState) -> None: ...
+
+    @abc.abstractmethod
+    async def wake_peer(self, peer: str, now: int) -> None: ...
+
+    @abc.abstractmethod
+    async def pending_deliveries(self) -> int: ...
+
+    # -- federation: the witness --------------------------------------------
+    @abc.abstractmethod
+    async def witnessed(self, origins: Sequence[str]) -> dict[str, WitnessRecord]:
+        """The latest checkpoint cosigned for each of ``origins`` that has one."""
+
+    @abc.abstractmethod
+    async def update_witnessed(
+        self, origin: str, previous: WitnessRecord | None, record: WitnessRecord
+    ) -> bool:
+        """Compare-and-swap: store ``record`` only if the stored one is ``previous``."""
+
+    @abc.abstractmethod
+    async def add_evidence(self, evidence: Evidence, at: int) -> None: ...
+
+    @abc.abstractmethod
+    async def evidence(self) -> list[tuple[int, Evidence]]:
+        """Every split view recorded, as ``(time, evidence)``, oldest first."""

@@ -24,6 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from fedpetition.core.witness import Evidence
+from fedpetition.core.witness import LogRecord as WitnessRecord
+from fedpetition.federation.delivery import Delivery, PeerState
 from fedpetition.node.errors import ConfigError, NodeError
 
 from .base import (
@@ -31,6 +34,8 @@ from .base import (
     PENDING,
     SIGN,
     WITHDRAWN,
+    Follower,
+    HostRequest,
     LogRecord,
     Organiser,
     PetitionRecord,
@@ -217,6 +222,10 @@ class SQLiteStorage(Storage):
 
     async def organiser_by_token(self, token_hash: bytes) -> Organiser | None:
         return await self._call(lambda db: _organiser(db, "token_hash = ?", (token_hash,)))
+
+    async def organiser_count(self) -> int:
+        return await self._call(
+            lambda db: int(db.execute("SELECT COUNT(*) FROM organisers").fetchone()[0]))
 
     async def set_organiser_token(self, name: str, token_hash: bytes) -> bool:
         return await self._changes("UPDATE organisers SET token_hash = ? WHERE name = ?",
@@ -444,8 +453,213 @@ class SQLiteStorage(Storage):
 
         return await self._call(fn)
 
+    async def published(self, petition: int) -> bytes | None:
+        def fn(db: Connection) -> bytes | None:
+            row = db.execute("SELECT published FROM logs WHERE petition = ?",
+                             (petition,)).fetchone()
+            return bytes(row[0]) if row and row[0] is not None else None
+
+        return await self._call(fn)
+
+    async def set_published(self, petition: int, note: bytes, size: int) -> bool:
+        def fn(db: Connection) -> bool:
+            # The size is in the note's second line; stored notes are ours and well formed.
+            row = db.execute("SELECT published FROM logs WHERE petition = ?",
+                             (petition,)).fetchone()
+            if row is None:
+                return False
+            if row[0] is not None and _note_size(bytes(row[0])) > size:
+                return False
+            db.execute("UPDATE logs SET published = ? WHERE petition = ?", (note, petition))
+            return True
+
+        return await self._call(fn, write=True)
+
+    # -- federation: hosting --------------------------------------------------
+    async def create_hosted_petition(self, slug: str, petition_id: str,
+                                     versions: Sequence[bytes], roster: bytes, origin_key: str,
+                                     origin_url: str, now: int) -> int:
+        def fn(db: Connection) -> int:
+            cursor = db.execute(
+                "INSERT INTO petitions (slug, petition_id, organiser, created, roster, "
+                "origin_key, origin_url) VALUES (?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (slug, petition_id, now, roster, origin_key, origin_url))
+            if cursor.rowcount == 0:
+                raise NodeError(f"a petition named {slug!r} or with id {petition_id!r} "
+                                "already exists here")
+            petition = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO petition_versions (petition, number, document, created) "
+                "VALUES (?, ?, ?, ?)",
+                [(petition, number, document, now)
+                 for number, document in enumerate(versions, start=1)])
+            return petition
+
+        return await self._call(fn, write=True)
+
+    async def petition_by_petition_id(self, petition_id: str) -> PetitionRecord | None:
+        return await self._call(
+            lambda db: _first(_petitions(db, "WHERE petition_id = ?", (petition_id,))))
+
+    async def set_roster(self, petition: int, roster: bytes) -> None:
+        await self._changes("UPDATE petitions SET roster = ? WHERE id = ?", (roster, petition))
+
+    async def put_host_request(self, request: HostRequest) -> None:
+        await self._changes(
+            "INSERT INTO host_requests (petition, node, vkey, inbox, activity, status, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (petition, node) DO UPDATE SET "
+            "vkey = excluded.vkey, inbox = excluded.inbox, activity = excluded.activity, "
+            "status = excluded.status, at = excluded.at",
+            (request.petition, request.node, request.vkey, request.inbox, request.activity,
+             request.status, request.at))
+
+    async def host_requests(self, petition: int) -> list[HostRequest]:
+        def fn(db: Connection) -> list[HostRequest]:
+            rows = db.execute("SELECT petition, node, vkey, inbox, activity, status, at FROM "
+                              "host_requests WHERE petition = ? ORDER BY at, node",
+                              (petition,)).fetchall()
+            return [HostRequest(*row) for row in rows]
+
+        return await self._call(fn)
+
+    async def add_follower(self, follower: Follower) -> None:
+        await self._changes(
+            "INSERT INTO followers (petition, actor, inbox, follow_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (petition, actor) DO UPDATE SET inbox = excluded.inbox, "
+            "follow_id = excluded.follow_id",
+            (follower.petition, follower.actor, follower.inbox, follower.follow_id))
+
+    async def remove_follower(self, petition: int, actor: str) -> bool:
+        return await self._changes("DELETE FROM followers WHERE petition = ? AND actor = ?",
+                                   (petition, actor)) == 1
+
+    async def followers(self, petition: int) -> list[Follower]:
+        def fn(db: Connection) -> list[Follower]:
+            rows = db.execute("SELECT petition, actor, inbox, follow_id FROM followers WHERE "
+                              "petition = ? ORDER BY actor", (petition,)).fetchall()
+            return [Follower(*row) for row in rows]
+
+        return await self._call(fn)
+
+    async def remember_activity(self, activity_id: str, expires: int, now: int) -> bool:
+        def fn(db: Connection) -> bool:
+            db.execute("DELETE FROM seen_activities WHERE expires < ?", (now,))
+            cursor = db.execute("INSERT INTO seen_activities (id, expires) VALUES (?, ?) "
+                                "ON CONFLICT DO NOTHING", (activity_id, expires))
+            return cursor.rowcount == 1
+
+        return await self._call(fn, write=True)
+
+    async def forget_activity(self, activity_id: str) -> None:
+        await self._changes("DELETE FROM seen_activities WHERE id = ?", (activity_id,))
+
+    # -- federation: delivery queue -------------------------------------------
+    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int:
+        def fn(db: Connection) -> int:
+            cursor = db.execute("INSERT INTO deliveries (peer, url, body, next_at, created) "
+                                "VALUES (?, ?, ?, ?, ?)", (peer, url, body, now, now))
+            return int(cursor.lastrowid or 0)
+
+        return await self._call(fn, write=True)
+
+    async def due_deliveries(self, now: int, limit: int) -> list[Delivery]:
+        def fn(db: Connection) -> list[Delivery]:
+            rows = db.execute("SELECT id, peer, url, body, attempts, next_at, created FROM "
+                              "deliveries WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
+                              (now, limit)).fetchall()
+            return [Delivery(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows]
+
+        return await self._call(fn)
+
+    async def delivered(self, delivery_id: int) -> None:
+        await self._changes("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+
+    async def reschedule_delivery(self, delivery_id: int, attempts: int, next_at: int,
+                                  error: str) -> None:
+        await self._changes("UPDATE deliveries SET attempts = ?, next_at = ?, last_error = ? "
+                            "WHERE id = ?", (attempts, next_at, error[:500], delivery_id))
+
+    async def drop_delivery(self, delivery_id: int, error: str) -> None:
+        await self._changes("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+
+    async def peer_state(self, peer: str) -> PeerState:
+        def fn(db: Connection) -> PeerState:
+            row = db.execute("SELECT name, failures, unavailable_since, next_probe, "
+                             "probe_interval FROM peers WHERE name = ?", (peer,)).fetchone()
+            return PeerState(*row) if row else PeerState(peer)
+
+        return await self._call(fn)
+
+    async def set_peer_state(self, state: PeerState) -> None:
+        await self._changes(
+            "INSERT INTO peers (name, failures, unavailable_since, next_probe, probe_interval) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET failures = "
+            "excluded.failures, unavailable_since = excluded.unavailable_since, next_probe = "
+            "excluded.next_probe, probe_interval = excluded.probe_interval",
+            (state.name, state.failures, state.unavailable_since, state.next_probe,
+             state.probe_interval))
+
+    async def wake_peer(self, peer: str, now: int) -> None:
+        await self._changes("UPDATE deliveries SET next_at = ? WHERE peer = ? AND next_at > ?",
+                            (now, peer, now))
+
+    async def pending_deliveries(self) -> int:
+        return await self._call(
+            lambda db: int(db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]))
+
+    # -- federation: the witness ----------------------------------------------
+    async def witnessed(self, origins: Sequence[str]) -> dict[str, WitnessRecord]:
+        def fn(db: Connection) -> dict[str, WitnessRecord]:
+            found = {}
+            for origin in origins:
+                row = db.execute("SELECT size, root, note FROM witnessed WHERE origin = ?",
+                                 (origin,)).fetchone()
+                if row is not None:
+                    found[origin] = WitnessRecord(int(row[0]), bytes(row[1]), row[2])
+            return found
+
+        return await self._call(fn)
+
+    async def update_witnessed(self, origin: str, previous: WitnessRecord | None,
+                               record: WitnessRecord) -> bool:
+        def fn(db: Connection) -> bool:
+            row = db.execute("SELECT size, root, note FROM witnessed WHERE origin = ?",
+                             (origin,)).fetchone()
+            current = WitnessRecord(int(row[0]), bytes(row[1]), row[2]) if row else None
+            if current != previous:
+                return False
+            db.execute("INSERT INTO witnessed (origin, size, root, note) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = "
+                       "excluded.root, note = excluded.note",
+                       (origin, record.size, record.root_hash, record.note))
+            return True
+
+        return await self._call(fn, write=True)
+
+    async def add_evidence(self, evidence: Evidence, at: int) -> None:
+        await self._changes(
+            "INSERT INTO witness_evidence (origin, kind, recorded, offending, proof, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (evidence.origin, evidence.kind, evidence.recorded_note, evidence.offending_note,
+             b"".join(evidence.proof), at))
+
+    async def evidence(self) -> list[tuple[int, Evidence]]:
+        def fn(db: Connection) -> list[tuple[int, Evidence]]:
+            rows = db.execute("SELECT at, origin, kind, recorded, offending, proof FROM "
+                              "witness_evidence ORDER BY id").fetchall()
+            return [(int(at), Evidence(kind, origin, recorded, offending,
+                                       tuple(bytes(proof[i:i + 32])
+                                             for i in range(0, len(proof), 32))))
+                    for at, origin, kind, recorded, offending, proof in rows]
+
+        return await self._call(fn)
+
 
 # -- functions run on the database thread ---------------------------------------
+
+def _note_size(note: bytes) -> int:
+    """The tree size on a checkpoint note's second line."""
+    return int(note.split(b"\n", 2)[1])
 
 def _schema_version(db: Connection) -> int:
     row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -489,7 +703,8 @@ def _signature(db: Connection, where: str, args: Sequence[Any]) -> SignatureReco
 
 def _petitions(db: Connection, where: str, args: Sequence[Any]) -> list[PetitionRecord]:
     rows = db.execute("SELECT id, slug, petition_id, organiser, status, created, closed_at, "
-                      f"roster FROM petitions {where} ORDER BY id", args).fetchall()
+                      f"roster, origin_key, origin_url FROM petitions {where} ORDER BY id",
+                      args).fetchall()
     result = []
     for row in rows:
         versions = db.execute("SELECT document FROM petition_versions WHERE petition = ? "
@@ -497,7 +712,7 @@ def _petitions(db: Connection, where: str, args: Sequence[Any]) -> list[Petition
         result.append(PetitionRecord(
             id=row[0], slug=row[1], petition_id=row[2], organiser_id=row[3], status=row[4],
             created=row[5], closed_at=row[6], versions=tuple(bytes(v[0]) for v in versions),
-            roster=bytes(row[7])))
+            roster=bytes(row[7]), origin_key=row[8], origin_url=row[9]))
     return result
 
 

@@ -1,0 +1,724 @@
+"""A node in the federation: hosting, activities, witnessing, the federated count.
+
+Between the HTTP handlers of ``routes/federation.py`` and the node's storage,
+as :mod:`fedpetition.node.service` is for signers and organisers:
+
+* **Hosting.** An association joins a petition started elsewhere (:meth:`host`):
+  the origin's signed versions and roster are fetched, checked against the
+  origin's key (pinned from then on), stored, and an ``Announce`` goes to the
+  origin. The origin records the request and accepts it (automatically for the
+  nodes its config names, else when an organiser does): it signs a new roster
+  with the host added and a witness policy over all hosts (:func:`witness_policy`),
+  answers ``Accept`` and sends ``Update`` with the new roster to every follower.
+* **Activities** arrive at the inbox signed (spec §14); :meth:`receive` applies
+  the origin rules, refuses replays and dispatches. Everything that goes out is
+  queued in storage and delivered by :class:`~fedpetition.federation.delivery.Deliverer`.
+* **Witnessing.** :meth:`add_checkpoint` is the C2SP tlog-witness endpoint for
+  the logs of every petition this node takes part in, with its state kept by a
+  compare-and-swap in storage and split views recorded as evidence.
+* **Publishing.** After each sequencer batch, :meth:`_publish` asks the other
+  hosts to cosign the new checkpoint; once the roster's quorum is met the
+  cosigned checkpoint becomes the one the node serves, and followers get an
+  ``Update`` carrying it.
+* **The federated count** of each petition is kept by following every host's
+  log (:mod:`fedpetition.core.follow`): each new witnessed checkpoint is checked
+  entry by entry against its root, and the logs are merged by the rule of §9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedpetition import __version__
+from fedpetition.core import names, tiles
+from fedpetition.core.documents import (
+    Host,
+    HostRoster,
+    PetitionVersion,
+    SignedDocument,
+    WitnessPolicy,
+    check_version_chain,
+    sign_roster,
+)
+from fedpetition.core.errors import DecodeError, FedPetitionError, RemoteProtocolError
+from fedpetition.core.follow import FollowedLog, LogFollower, federated_tally
+from fedpetition.core.log import open_log_checkpoint
+from fedpetition.core.merkle import consistency_proof
+from fedpetition.core.notes import (
+    SIG_TYPE_COSIGNATURE_V1,
+    Checkpoint,
+    VerifierKey,
+    add_signature_lines,
+    verify_cosignature_line,
+)
+from fedpetition.core.tally import Tally
+from fedpetition.core.witness import Witness, WitnessError, encode_add_checkpoint
+from fedpetition.federation import activities as acts
+from fedpetition.federation.delivery import Deliverer
+from fedpetition.federation.documents import Actor, actor_document, nodeinfo, webfinger
+from fedpetition.federation.fetch import Fetcher, FetchError
+from fedpetition.federation.peers import Peers
+from fedpetition.node.errors import NodeError
+from fedpetition.node.sequencer import PetitionLog
+from fedpetition.node.service import RESERVED_SLUGS, InputError, Node, PetitionView
+from fedpetition.node.storage import PetitionRecord
+from fedpetition.node.storage.base import (
+    REQUEST_ACCEPTED,
+    REQUEST_PENDING,
+    REQUEST_REJECTED,
+    Follower,
+    HostRequest,
+)
+
+log = logging.getLogger("fedpetition.federation")
+
+WITNESS_PATH = "/witness/add-checkpoint"
+SEEN_SECONDS = 2 * 86400  # activity ids are remembered well past the signature window
+COSIGN_RETRY_SECONDS = 15.0  # a checkpoint short of its quorum is offered again after this
+REFRESH_SECONDS = 30.0  # the federated counts poll the hosts this often (pushes come sooner)
+USER_AGENT = f"fedpetition/{__version__}"
+
+
+def witness_policy(hosts: tuple[Host, ...]) -> WitnessPolicy:
+    """The reference policy: every host witnesses the others; quorum half of them, rounded up.
+
+    With k hosts each log has k - 1 eligible witnesses; asking for ceil((k - 1) / 2)
+    of them means a log cannot show a split view without the help of that many
+    other hosts, while a minority of hosts being down delays no checkpoint.
+    """
+    witnesses = tuple(VerifierKey.from_public_key(h.name, h.key.public_key,
+                                                  SIG_TYPE_COSIGNATURE_V1) for h in hosts)
+    return WitnessPolicy(len(hosts) // 2, witnesses)
+
+
+class ReplayError(RemoteProtocolError):
+    """The activity id was received before (409)."""
+
+    status = 409
+
+
+@dataclass
+class LogStatus:
+    """One host's log as this node last saw it."""
+
+    host: str
+    size: int = 0
+    counted: int = 0
+    cosigners: tuple[str, ...] = ()
+    problem: str | None = None  # why it is not (fully) counted, if it is not
+    checked: float = 0.0
+
+
+@dataclass
+class FederatedCount:
+    """A petition's federated tally as this node computed it."""
+
+    tally: Tally | None = None
+    logs: list[LogStatus] = field(default_factory=list)
+    updated: float = 0.0
+    followers: dict[str, LogFollower] = field(default_factory=dict)
+    roster_serial: int = 0
+
+    @property
+    def total(self) -> int | None:
+        return self.tally.total if self.tally is not None else None
+
+
+class Federation:
+    """The federated side of one node."""
+
+    def __init__(self, node: Node, fetcher: Fetcher,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.node = node
+        self.storage = node.storage
+        self.clock = clock
+        self.base_url = node.config.node.public_url.rstrip("/")
+        self.peers = Peers(fetcher, node.signer, self.base_url, clock)
+        self.deliverer = Deliverer(node.storage, self.peers.post_activity, clock=clock)
+        self.accept_hosts = frozenset(node.config.federation.accept_hosts)
+        self.counts: dict[int, FederatedCount] = {}
+        self._count_locks: dict[int, asyncio.Lock] = {}
+        self._witness_sizes: dict[tuple[str, str], int] = {}  # (log, witness) -> size cosigned
+        self._dirty: set[int] = set()
+        self._publishers: dict[int, asyncio.Task[None]] = {}
+        self._following: set[tuple[int, str]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        node.federation = self
+        node.sequencer.on_commit = self._committed
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %s", task.get_name(), task.exception())
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._publishers.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._publishers.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.peers.fetcher.close()
+
+    # -- documents ------------------------------------------------------------
+    def actor(self) -> dict[str, Any]:
+        signer = self.node.signer
+        return actor_document(self.base_url, self.name, signer.public_key,
+                              str(signer.verifier_key()))
+
+    def petition_url(self, record: PetitionRecord) -> str:
+        if record.origin_url is not None:
+            return record.origin_url
+        return acts.petition_url(self.base_url, record.slug)
+
+    def petition_object(self, view: PetitionView) -> dict[str, Any]:
+        record = view.record
+        if not record.is_local:
+            raise InputError("this node hosts the petition; its origin publishes it",
+                             status=404, code="not_found")
+        latest = view.latest
+        return acts.petition_object(
+            self.base_url, record.slug, latest.title[latest.languages[0]], record.versions,
+            record.roster, page=f"{self.base_url}/p/{record.slug}", closed=not record.is_open)
+
+    async def webfinger(self, resource: str) -> dict[str, Any] | None:
+        petitions = {r.slug: acts.petition_url(self.base_url, r.slug)
+                     for r in await self.storage.petitions() if r.is_local}
+        return webfinger(resource, self.base_url, self.name, petitions)
+
+    async def nodeinfo(self) -> dict[str, Any]:
+        views = await self.node.petitions()
+        organisers = await self.storage.organiser_count()
+        return nodeinfo(__version__, petitions=sum(v.record.is_local for v in views),
+                        signatures=sum(v.count for v in views), organisers=organisers)
+
+    def roster(self, record: PetitionRecord) -> HostRoster:
+        return self.node.roster(record)
+
+    # -- joining a petition started elsewhere ---------------------------------
+    async def host(self, url: str, slug: str | None = None) -> PetitionView:
+        """Start hosting the petition at ``url`` (on its origin): store it, Announce."""
+        try:
+            petition_id = acts.petition_id_of_url(url)
+        except DecodeError as e:
+            raise InputError(str(e), field="url") from e
+        origin = names.petition_origin(petition_id)
+        if origin == self.name:
+            raise InputError("this node is the petition's origin", status=409, field="url")
+        actor = await self.peers.node_actor(origin)
+        obj = acts.parse_petition_object(await self.peers.get_activity(url))
+        if obj.petition_id != petition_id:
+            raise InputError("the origin served another petition", status=502, field="url")
+        _check_documents(obj, actor.verifier_key)
+        local = slug or petition_id.split("/", 1)[1]
+        try:
+            names.check_slug(local)
+        except FedPetitionError as e:
+            raise InputError(str(e), field="slug") from e
+        if local in RESERVED_SLUGS:
+            raise InputError(f"the name {local!r} is reserved", field="slug")
+        try:
+            await self.storage.create_hosted_petition(
+                local, petition_id, obj.versions, obj.roster, str(actor.verifier_key), obj.url,
+                self.now())
+        except NodeError as e:
+            raise InputError(str(e), status=409, field="slug") from e
+        await self._send(actor, acts.activity("Announce", acts.new_activity_id(self.base_url),
+                                              self.peers.actor_id, obj.url))
+        view = await self.node.petition(local)
+        await self._follow_hosts(view.record)
+        return view
+
+    # -- the organiser's answer to a hosting request ---------------------------
+    async def host_requests(self, view: PetitionView) -> list[HostRequest]:
+        return await self.storage.host_requests(view.record.id)
+
+    async def answer_host(self, view: PetitionView, node: str, accept: bool) -> HostRequest:
+        record = view.record
+        request = next((r for r in await self.storage.host_requests(record.id)
+                        if r.node == node), None)
+        if request is None:
+            raise InputError(f"{node} did not ask to host this petition", status=404,
+                             code="not_found")
+        if accept:
+            return await self._accept_host(record, request)
+        answered = HostRequest(record.id, node, request.vkey, request.inbox, request.activity,
+                               REQUEST_REJECTED, self.now())
+        await self.storage.put_host_request(answered)
+        await self._send_to(node, request.inbox, acts.activity(
+            "Reject", acts.new_activity_id(self.base_url), self.peers.actor_id,
+            request.activity, target=self.petition_url(record)))
+        return answered
+
+    async def _accept_host(self, record: PetitionRecord, request: HostRequest) -> HostRequest:
+        roster = self.roster(record)
+        if all(h.name != request.node for h in roster.hosts):
+            hosts = (*roster.hosts, Host(request.node, VerifierKey.parse(request.vkey)))
+            new = HostRoster(record.petition_id, roster.serial + 1, hosts, witness_policy(hosts))
+            await self.storage.set_roster(record.id, sign_roster(new, self.node.signer).encode())
+        accepted = HostRequest(record.id, request.node, request.vkey, request.inbox,
+                               request.activity, REQUEST_ACCEPTED, self.now())
+        await self.storage.put_host_request(accepted)
+        # A host follows the petition: it gets every new version, roster and checkpoint.
+        await self.storage.add_follower(Follower(record.id, self.peers.actor_of(request.node),
+                                                 request.inbox, request.activity))
+        await self._send_to(request.node, request.inbox, acts.activity(
+            "Accept", acts.new_activity_id(self.base_url), self.peers.actor_id,
+            request.activity, target=self.petition_url(record)))
+        fresh = await self.storage.petition_by_id(record.id)
+        assert fresh is not None
+        await self.petition_changed(fresh)
+        log.info("%s now hosts %s", request.node, record.petition_id)
+        return accepted
+
+    async def petition_changed(self, record: PetitionRecord) -> None:
+        """Tell followers about a new version or roster of one of our petitions."""
+        view = await self.node.view_of(record)
+        update = acts.activity("Update", acts.new_activity_id(self.base_url),
+                               self.peers.actor_id, self.petition_object(view))
+        await self._to_followers(record, update)
+        self._roster_changed(view)
+
+    def _roster_changed(self, view: PetitionView) -> None:
+        self._schedule_publish(view.log)  # the witness policy may have changed
+        self._spawn(self._follow_hosts(view.record), "follow hosts")
+        self._spawn(self.refresh_count(view.record.id), "refresh count")
+
+    async def _follow_hosts(self, record: PetitionRecord) -> None:
+        """Subscribe to the checkpoints of every other host of the petition."""
+        roster = self.roster(record)
+        if all(h.name != self.name for h in roster.hosts):
+            return
+        for host in roster.hosts:
+            if host.name == self.name or (record.id, host.name) in self._following:
+                continue
+            self._following.add((record.id, host.name))
+            try:
+                actor = await self.peers.node_actor(host.name)
+            except RemoteProtocolError as e:
+                self._following.discard((record.id, host.name))
+                log.warning("cannot follow %s for %s yet: %s", host.name, record.petition_id, e)
+                continue
+            await self._send(actor, acts.activity(
+                "Follow", acts.new_activity_id(self.base_url), self.peers.actor_id,
+                self.petition_url(record)))
+
+    # -- the inbox ------------------------------------------------------------
+    async def receive(self, actor: Actor, doc: object) -> None:
+        """Apply one activity signed by ``actor`` (already authenticated)."""
+        activity = acts.parse_activity(doc, actor.id)
+        now = self.now()
+        if not await self.storage.remember_activity(activity.id, now + SEEN_SECONDS, now):
+            raise ReplayError(f"activity {activity.id[:200]} was already received")
+        await self.deliverer.peer_spoke(actor.node_name)
+        handler = getattr(self, f"_on_{activity.type.lower()}")
+        try:
+            await handler(actor, activity)
+        except BaseException:
+            # Not applied: a redelivery must not be refused as a replay.
+            await self.storage.forget_activity(activity.id)
+            raise
+
+    async def _local(self, url: str) -> PetitionRecord:
+        record = await self.storage.petition_by_petition_id(acts.petition_id_of_url(url))
+        if record is None:
+            raise InputError("no such petition here", status=404, code="not_found")
+        return record
+
+    async def _hosted_from(self, actor: Actor, url: str | None) -> PetitionRecord:
+        """A petition we host whose origin is ``actor`` (the only node that speaks for it)."""
+        if url is None:
+            raise DecodeError("the activity names no petition (target)")
+        record = await self._local(url)
+        if record.is_local or names.petition_origin(record.petition_id) != actor.node_name:
+            raise acts.OriginError(f"{actor.node_name} is not the origin of this petition")
+        return record
+
+    async def _on_announce(self, actor: Actor, activity: acts.Activity) -> None:
+        record = await self._local(activity.object_id)
+        if not record.is_local:
+            raise InputError("this node is not the petition's origin", status=404,
+                             code="not_found")
+        request = HostRequest(record.id, actor.node_name, str(actor.verifier_key), actor.inbox,
+                              activity.id, REQUEST_PENDING, self.now())
+        if not record.is_open:
+            await self.storage.put_host_request(request)
+            view = await self.node.view_of(record)
+            await self.answer_host(view, actor.node_name, False)
+            return
+        await self.storage.put_host_request(request)
+        if "*" in self.accept_hosts or actor.node_name in self.accept_hosts:
+            await self._accept_host(record, request)
+        else:
+            log.info("%s asks to host %s: waiting for an organiser", actor.node_name,
+                     record.petition_id)
+
+    async def _on_accept(self, actor: Actor, activity: acts.Activity) -> None:
+        if activity.target is None:
+            return  # the Accept of a Follow: nothing to do
+        record = await self._hosted_from(actor, activity.target)
+        obj = acts.parse_petition_object(await self.peers.get_activity(self.petition_url(record)))
+        await self._apply_petition(actor, obj)
+
+    async def _on_reject(self, actor: Actor, activity: acts.Activity) -> None:
+        record = await self._hosted_from(actor, activity.target)
+        await self.storage.close_petition(record.id, self.now())
+        log.warning("the origin of %s refused this node as a host", record.petition_id)
+
+    async def _on_update(self, actor: Actor, activity: acts.Activity) -> None:
+        assert activity.object is not None
+        kind = activity.object.get("type")
+        if kind == acts.PETITION_TYPE:
+            await self._apply_petition(actor, acts.parse_petition_object(activity.object))
+        elif kind == acts.CHECKPOINT_TYPE:
+            await self._on_checkpoint(actor, acts.parse_checkpoint_object(activity.object))
+        else:
+            raise DecodeError(f"cannot Update an object of type {str(kind)[:40]!r}")
+
+    async def _on_delete(self, actor: Actor, activity: acts.Activity) -> None:
+        record = await self._hosted_from(actor, activity.object_id)
+        await self.storage.close_petition(record.id, self.now())
+
+    async def _on_follow(self, actor: Actor, activity: acts.Activity) -> None:
+        record = await self._local(activity.object_id)
+        await self.storage.add_follower(Follower(record.id, actor.id, actor.inbox, activity.id))
+        await self._send(actor, acts.activity("Accept", acts.new_activity_id(self.base_url),
+                                              self.peers.actor_id, activity.id))
+        # The new follower gets the current checkpoint at once.
+        view = await self.node.view_of(record)
+        if view.hosting:
+            await self._send(actor, self._checkpoint_update(record, view.log))
+
+    async def _on_undo(self, actor: Actor, activity: acts.Activity) -> None:
+        assert activity.object is not None
+        record = await self._local(str(activity.object.get("object")))
+        await self.storage.remove_follower(record.id, actor.id)
+
+    async def _apply_petition(self, actor: Actor, obj: acts.PetitionObject) -> None:
+        """Take the origin's new versions and roster of a petition this node hosts."""
+        if names.petition_origin(obj.petition_id) != actor.node_name:
+            raise acts.OriginError("only a petition's origin may update it")
+        record = await self._hosted_from(actor, obj.url)
+        assert record.origin_key is not None
+        versions, roster = _check_documents(obj, VerifierKey.parse(record.origin_key))
+        known = len(record.versions)
+        if obj.versions[:known] != record.versions[:len(obj.versions)]:
+            raise DecodeError("the petition's earlier versions changed")
+        for number in range(known + 1, len(versions) + 1):
+            await self.storage.add_version(record.id, number, obj.versions[number - 1],
+                                           self.now())
+        roster_changed = roster.serial > self.roster(record).serial
+        if roster_changed:
+            await self.storage.set_roster(record.id, obj.roster)
+        if obj.closed and record.is_open:
+            await self.storage.close_petition(record.id, self.now())
+        fresh = await self.storage.petition_by_id(record.id)
+        assert fresh is not None
+        self.node.sequencer.refresh_versions(fresh)
+        if roster_changed:
+            self._roster_changed(await self.node.view_of(fresh))
+
+    async def _on_checkpoint(self, actor: Actor, obj: acts.CheckpointObject) -> None:
+        record = await self._local(obj.petition)
+        roster = self.roster(record)
+        if all(h.name != actor.node_name for h in roster.hosts):
+            raise acts.OriginError(f"{actor.node_name} is not a host of this petition")
+        if obj.log != names.log_origin(actor.node_name, record.petition_id):
+            raise acts.OriginError("a host may only publish checkpoints of its own log")
+        self._spawn(self.refresh_count(record.id, {actor.node_name: obj.note}), "count")
+
+    # -- sending --------------------------------------------------------------
+    async def _send(self, actor: Actor, activity: dict[str, Any]) -> None:
+        await self._send_to(actor.node_name, actor.inbox, activity)
+
+    async def _send_to(self, peer: str, inbox: str, activity: dict[str, Any]) -> None:
+        body = json.dumps(activity, separators=(",", ":"), ensure_ascii=False).encode()
+        await self.deliverer.enqueue(peer, inbox, body)
+
+    async def _to_followers(self, record: PetitionRecord, activity: dict[str, Any]) -> None:
+        for follower in await self.storage.followers(record.id):
+            peer = follower.inbox.split("://", 1)[-1].split("/", 1)[0]
+            await self._send_to(peer, follower.inbox, activity)
+
+    def _checkpoint_update(self, record: PetitionRecord, current: PetitionLog
+                           ) -> dict[str, Any]:
+        note = current.published.decode()
+        size = int(note.split("\n", 2)[1])
+        return acts.activity(
+            "Update", acts.new_activity_id(self.base_url), self.peers.actor_id,
+            acts.checkpoint_object(self.base_url, self.petition_url(record), current.origin,
+                                   size, note))
+
+    # -- the witness ----------------------------------------------------------
+    async def add_checkpoint(self, body: bytes) -> str:
+        """tlog-witness ``add-checkpoint``: the cosignature line, or a WitnessError."""
+        logs: dict[str, VerifierKey] = {}
+        for record in await self.storage.petitions():
+            roster = self.roster(record)
+            if any(h.name == self.name for h in roster.hosts):
+                for host in roster.hosts:
+                    if host.name != self.name:
+                        logs[names.log_origin(host.name, record.petition_id)] = host.key
+        for _ in range(3):
+            witness = Witness(self.node.signer, logs, await self.storage.witnessed(list(logs)))
+            try:
+                result = witness.add_checkpoint(body, self.now())
+            except WitnessError as e:
+                evidence = getattr(e, "evidence", None)
+                if evidence is not None:
+                    await self.storage.add_evidence(evidence, self.now())
+                    log.warning("split view: %s (evidence recorded)", e)
+                raise
+            if await self.storage.update_witnessed(result.origin, result.previous,
+                                                   result.record):
+                return result.cosignature
+        raise InputError("the witness state changed meanwhile; try again", status=503,
+                         code="busy")
+
+    # -- publishing our checkpoints ------------------------------------------
+    async def _committed(self, current: PetitionLog) -> None:
+        """A new checkpoint of one of our logs: serve it, once cosigned if the policy asks.
+
+        With no quorum to meet it is served at once (the sequencer awaits this);
+        otherwise cosignatures are gathered in the background.
+        """
+        if not await self._publish(current.petition, gather=False):
+            self._schedule_publish(current)
+
+    def _schedule_publish(self, current: PetitionLog) -> None:
+        """Gather cosignatures for the log's latest checkpoint (coalesced per log)."""
+        self._dirty.add(current.petition)
+        task = self._publishers.get(current.petition)
+        if task is None or task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: published at start
+                self._publishers[current.petition] = asyncio.get_running_loop().create_task(
+                    self._publish_loop(current.petition), name=f"publish {current.origin}")
+
+    async def _publish_loop(self, petition: int) -> None:
+        while petition in self._dirty:
+            self._dirty.discard(petition)
+            try:
+                done = await self._publish(petition)
+            except (FedPetitionError, OSError) as e:
+                log.warning("publishing a checkpoint failed: %s", e)
+                done = False
+            if not done:
+                loop = asyncio.get_running_loop()
+                current = self.node.sequencer.logs.get(petition)
+                if current is not None:
+                    loop.call_later(COSIGN_RETRY_SECONDS, self._schedule_publish, current)
+
+    async def _publish(self, petition: int, *, gather: bool = True) -> bool:
+        """Serve the log's latest checkpoint once it meets the policy; True once served.
+
+        Without ``gather``, only a checkpoint that needs no cosignature is served.
+        """
+        record = await self.storage.petition_by_id(petition)
+        current = self.node.sequencer.logs.get(petition)
+        if record is None or current is None:
+            return True
+        roster = self.roster(record)
+        if all(h.name != self.name for h in roster.hosts):
+            return True  # not (yet) a host: nothing of ours counts
+        note, checkpoint = current.note, current.checkpoint
+        policy = roster.policy
+        lines: list[str] = []
+        if policy.quorum and not gather:
+            return False
+        if policy.quorum:
+            eligible = policy.eligible(roster.host(self.name).key)
+            answers = await asyncio.gather(*(self._cosign(record, current, checkpoint, note, w)
+                                             for w in eligible))
+            lines = [line for line in answers if line is not None]
+            if len(lines) < policy.quorum:
+                log.info("checkpoint %d of %s has %d of %d cosignatures: not served yet",
+                         checkpoint.size, current.origin, len(lines), policy.quorum)
+                return False
+        published = add_signature_lines(note.decode(), lines).encode() if lines else note
+        if not await self.storage.set_published(petition, published, checkpoint.size):
+            return True  # a larger one was published meanwhile
+        if current.checkpoint.size >= checkpoint.size:
+            current.published = published
+        await self._to_followers(record, self._checkpoint_update(record, current))
+        self._spawn(self.refresh_count(petition), "count")
+        return True
+
+    async def _cosign(self, record: PetitionRecord, current: PetitionLog, checkpoint: Checkpoint,
+                      note: bytes, witness: VerifierKey) -> str | None:
+        key = (current.origin, witness.name)
+        old = self._witness_sizes.get(key, 0)
+        url = self.peers.base_of(witness.name) + WITNESS_PATH
+        for _ in range(3):
+            if old > checkpoint.size:
+                log.warning("%s cosigned %s up to %d, beyond our %d", witness.name,
+                            current.origin, old, checkpoint.size)
+                return None
+            proof: list[bytes] = []
+            if 0 < old < checkpoint.size:
+                proof = await self.node.log_proof(
+                    record.id, checkpoint.size,
+                    functools.partial(consistency_proof, old, checkpoint.size))
+            body = encode_add_checkpoint(old, proof, note.decode())
+            try:
+                answer = await self.peers.post(url, body, "text/plain; charset=utf-8")
+            except FetchError as e:
+                if e.remote_status == 409 and e.body.strip().isdigit():
+                    old = int(e.body.strip())  # tlog-witness: the size it has, try from there
+                    continue
+                log.info("%s did not cosign %s at %d: %s", witness.name, current.origin,
+                         checkpoint.size, e)
+                return None
+            line = answer.body.decode("utf-8", "replace").rstrip("\n")
+            try:
+                verify_cosignature_line(checkpoint.body(), line, witness)
+            except FedPetitionError as e:
+                log.warning("%s sent an invalid cosignature: %s", witness.name, e)
+                return None
+            self._witness_sizes[key] = checkpoint.size
+            return line
+        return None
+
+    # -- the federated count --------------------------------------------------
+    async def refresh_count(self, petition: int, notes: Mapping[str, str] | None = None
+                            ) -> FederatedCount | None:
+        """Bring the petition's federated count up to the hosts' latest witnessed checkpoints.
+
+        ``notes`` holds checkpoints just pushed by hosts; the others are fetched.
+        """
+        lock = self._count_locks.setdefault(petition, asyncio.Lock())
+        async with lock:
+            record = await self.storage.petition_by_id(petition)
+            if record is None:
+                return None
+            view = await self.node.view_of(record)
+            roster = view.roster
+            count = self.counts.get(petition) or FederatedCount()
+            if count.roster_serial != roster.serial:
+                count.followers = {h.name: count.followers.get(h.name) or LogFollower(
+                    names.log_origin(h.name, record.petition_id)) for h in roster.hosts}
+                count.roster_serial = roster.serial
+            digests = {SignedDocument.decode(d).digest: n
+                       for n, d in enumerate(record.versions, start=1)}
+            statuses = await asyncio.gather(*(
+                self._follow_log(record, view, host, count.followers[host.name], digests,
+                                 (notes or {}).get(host.name))
+                for host in roster.hosts))
+            count.logs = list(statuses)
+            count.tally = federated_tally(
+                [FollowedLog(h.name, count.followers[h.name]) for h in roster.hosts], digests)
+            count.updated = self.clock()
+            self.counts[petition] = count
+            return count
+
+    async def _follow_log(self, record: PetitionRecord, view: PetitionView, host: Host,
+                          follower: LogFollower, digests: Mapping[bytes, int],
+                          note: str | None) -> LogStatus:
+        status = LogStatus(host.name, follower.size, len(follower.tally.signed()),
+                           checked=self.clock())
+        own = host.name == self.name
+        base = self.peers.base_of(host.name)
+        prefix = f"/log/{record.petition_id}"
+        try:
+            if note is None:
+                note = (view.log.published.decode() if own else
+                        (await self.peers.get(base + prefix + "/checkpoint",
+                                              "text/plain")).body.decode())
+            policy = view.roster.policy
+            checkpoint, cosigners = open_log_checkpoint(note, follower.origin, host.key,
+                                                        policy.eligible(host.key))
+            status.cosigners = tuple(cosigners)
+            if len(cosigners) < policy.quorum:
+                status.problem = (f"witness-quorum: {len(cosigners)} of {policy.quorum} "
+                                  "cosignatures")
+                return status
+            bundles: dict[tiles.TileCoord, bytes] = {}
+            for coord in follower.needed(checkpoint.size):
+                if own:
+                    data = await self.storage.read_file(record.id, coord.path)
+                    if data is None:
+                        raise NodeError(f"our log lacks {coord.path}")
+                else:
+                    data = (await self.peers.get(f"{base}{prefix}/{coord.path}")).body
+                bundles[coord] = data
+            follower.advance(checkpoint, bundles, digests)
+        except FedPetitionError as e:
+            status.problem = str(e)
+        status.size = follower.size
+        status.counted = len(follower.tally.signed())
+        if follower.failure is not None:
+            status.problem = follower.failure
+        return status
+
+    async def refresh_all(self) -> None:
+        for record in await self.storage.petitions():
+            if len(self.roster(record).hosts) > 1 or record.id in self.counts:
+                await self.refresh_count(record.id)
+
+    # -- running --------------------------------------------------------------
+    async def start(self) -> None:
+        """Background work: deliveries, publishing pending checkpoints, following counts."""
+        self._spawn(self.deliverer.run(), "deliveries")
+        for record in await self.storage.petitions():
+            view = await self.node.view_of(record)
+            if view.hosting:
+                self._schedule_publish(view.log)
+                await self._follow_hosts(record)
+        self._spawn(self._refresh_loop(), "federated counts")
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_all()
+            except (FedPetitionError, OSError) as e:
+                log.warning("refreshing federated counts failed: %s", e)
+            await asyncio.sleep(self.node.config.federation.refresh_seconds)
+
+
+def _check_documents(obj: acts.PetitionObject, origin_key: VerifierKey
+                     ) -> tuple[list[PetitionVersion], HostRoster]:
+    """The petition's versions and roster, checked against the origin's key (spec §3)."""
+    signed = [SignedDocument.decode(v) for v in obj.versions]
+    for document in signed:
+        document.verify(origin_key)
+    versions = [PetitionVersion.decode(d.body) for d in signed]
+    check_version_chain(versions, [d.digest for d in signed])
+    if versions[0].id != obj.petition_id:
+        raise DecodeError("the petition's versions are for another petition")
+    roster_document = SignedDocument.decode(obj.roster)
+    roster_document.verify(origin_key)
+    roster = HostRoster.decode(roster_document.body)
+    if roster.petition != obj.petition_id:
+        raise DecodeError("the roster is for another petition")
+    return versions, roster
+
+
+def attach(node: Node) -> Federation:
+    """Give a node its federation (``build_node`` does this for every served node)."""
+    fetcher = Fetcher(allow_loopback=node.config.security.dev_allow_loopback,
+                      user_agent=USER_AGENT, timeout=node.config.federation.request_timeout_seconds,
+                      max_bytes=16 << 20)
+    return Federation(node, fetcher)
+
+
+__all__ = ["FederatedCount", "Federation", "LogStatus", "ReplayError", "attach",
+           "witness_policy"]
