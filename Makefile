@@ -30,10 +30,11 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The main job: a local node (var/demo) with a demo petition; mail goes to its
-# outbox folder. Ctrl-C stops it; running it again reuses the same node.
+# The main job: a local federation of three nodes (nodes/*.toml, data in
+# var/nodes) co-hosting a petition, simulated signers, and the federated tally
+# verified. Ctrl-C stops it; running it again reuses the nodes.
 run: $(STAMP)
-	$(BIN)/fedpetition demo var/demo --port 8441
+	$(BIN)/fedpetition demo nodes/a.toml nodes/b.toml nodes/c.toml
 
 # Simulate a federation's published logs, verify them, check one signer's receipt.
 simulate: $(STAMP)

@@ -191,9 +191,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from fedpetition.node.server import demo
+    from fedpetition.node.demo import demo
 
-    demo(Path(args.dir), args.port)
+    configs = [Path(c) for c in args.configs] or sorted(Path("nodes").glob("*.toml"))
+    if not configs:
+        raise CommandError("no node configs given, and none in nodes/")
+    demo(configs, args.signers)
     return EXIT_OK
 
 
@@ -264,9 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("demo", help="a local node with a demo petition (make run)")
-    p.add_argument("dir", nargs="?", default="var/demo", help="node folder (default var/demo)")
-    p.add_argument("--port", type=int, default=8441)
+    p = sub.add_parser("demo", help="a local federation co-hosting a petition (make run)")
+    p.add_argument("configs", nargs="*",
+                   help="node configs, the origin first (default: nodes/*.toml)")
+    p.add_argument("--signers", type=int, default=40,
+                   help="simulated signers spread over the nodes (default 40)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("admin", help="organiser accounts")

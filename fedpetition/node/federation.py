@@ -669,9 +669,29 @@ class Federation:
             status.problem = follower.failure
         return status
 
+    def summary(self, view: PetitionView) -> dict[str, Any]:
+        """The federated count as this node last computed it, and each host's log (JSON)."""
+        count = self.counts.get(view.record.id)
+        hosts = [h.name for h in view.roster.hosts]
+        if count is None or count.tally is None:
+            # Only a sole host knows the whole count without following other logs.
+            single = hosts == [view.node]
+            return {"total": view.count if single else None, "updated": None,
+                    "hosts": [{"name": h, "counted": view.count if single else None}
+                              for h in hosts]}
+        return {
+            "total": count.tally.total,
+            "duplicates": count.tally.duplicates,
+            "updated": int(count.updated),
+            "hosts": [{"name": s.host, "size": s.size, "counted": s.counted,
+                       "cosigners": list(s.cosigners), "problem": s.problem}
+                      for s in count.logs],
+        }
+
     async def refresh_all(self) -> None:
         for record in await self.storage.petitions():
             if len(self.roster(record).hosts) > 1 or record.id in self.counts:
+                await self._follow_hosts(record)  # retries the follows that failed
                 await self.refresh_count(record.id)
 
     # -- running --------------------------------------------------------------

@@ -128,6 +128,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "verify.bundle": "Download the bundle (log, checkpoints and texts)",
         "verify.how": "To verify it, install fedpetition and run:",
+        "verify.federated": (
+            "The count spans the logs of several nodes. A verifier fetches them all from the "
+            "live nodes and recounts; install fedpetition and run:"
+        ),
+        "federated.label": (
+            "Signatures counted across the {hosts} nodes hosting this petition (a person who "
+            "signed on two nodes counts once), recounted by {node} from their public logs"
+        ),
+        "federated.pending": "not computed yet",
+        "federated.heading": "Nodes hosting this petition",
+        "federated.node": "Node",
+        "federated.counted": "Counted there",
+        "federated.status": "Its log",
+        "federated.witnessed": "checked, witnessed by {witnesses}",
+        "federated.unchecked": "not checked yet",
+        "federated.problem": "not counted: {problem}",
+        "sign.not_host": (
+            "{node} has asked to host this petition: it takes signatures once the node that "
+            "started the petition admits it."
+        ),
         "sent.heading": "Check your mail",
         "sent.sign": (
             "If this address can sign this petition, we have sent it a message with a link. Open "
@@ -461,6 +481,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "verify.bundle": "Télécharger l'archive (registre, points de contrôle et textes)",
         "verify.how": "Pour la vérifier, installez fedpetition et lancez :",
+        "verify.federated": (
+            "Le décompte réunit les registres de plusieurs nœuds. Un vérificateur les récupère "
+            "tous auprès des nœuds et recompte ; installez fedpetition et lancez :"
+        ),
+        "federated.label": (
+            "Signatures comptées sur les {hosts} nœuds qui hébergent cette pétition (une "
+            "personne qui a signé sur deux nœuds compte une fois), recomptées par {node} à "
+            "partir de leurs registres publics"
+        ),
+        "federated.pending": "pas encore calculé",
+        "federated.heading": "Nœuds qui hébergent cette pétition",
+        "federated.node": "Nœud",
+        "federated.counted": "Comptées sur ce nœud",
+        "federated.status": "Son registre",
+        "federated.witnessed": "vérifié, attesté par {witnesses}",
+        "federated.unchecked": "pas encore vérifié",
+        "federated.problem": "non compté : {problem}",
+        "sign.not_host": (
+            "{node} a demandé à héberger cette pétition : il recevra des signatures dès que le "
+            "nœud qui l'a lancée l'aura admis."
+        ),
         "sent.heading": "Consultez vos e-mails",
         "sent.sign": (
             "Si cette adresse peut signer cette pétition, nous lui avons envoyé un message avec un "

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import signal
-import time
 from pathlib import Path
 
 from aiohttp import web
@@ -48,14 +45,25 @@ async def init_node(folder: Path, name: str, public_url: str, *,
         raise ConfigError(f"{config_path} already exists: refusing to overwrite a node")
     config_path.write_text(render_default_config(name, public_url, listen_port=listen_port),
                            encoding="utf-8")
-    config = load_config(config_path)
-    create_node_key(config.keys.node_key, config.node.name)
-    create_data_key(config.keys.data_key)
-    config.mail.outbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # mails: private
+    await prepare_node(load_config(config_path))
+    return config_path
 
+
+async def prepare_node(config: NodeConfig) -> bool:
+    """Create what a node's config names but does not exist yet: keys, outbox, database.
+
+    Returns True if the node is new (it had no key). Existing keys are never replaced.
+    """
+    new = not config.keys.node_key.exists()
+    config.node.data_dir.mkdir(parents=True, exist_ok=True)
+    if new:
+        create_node_key(config.keys.node_key, config.node.name)
+    if not config.keys.data_key.exists():
+        create_data_key(config.keys.data_key)
+    config.mail.outbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # mails: private
     storage = await open_storage(config.database)  # creates and migrates the database
     await storage.close()
-    return config_path
+    return new
 
 
 async def run_server(config: NodeConfig, *, on_start: object = None) -> None:
@@ -113,52 +121,3 @@ def new_token(config_path: Path, name: str) -> str:
         return await node.new_api_token(name)
 
     return str(asyncio.run(_with_node(config_path, action)))
-
-
-DEMO_SLUG = "air-pur"
-
-
-def demo(folder: Path, port: int = 8441) -> None:
-    """A local node with a demo petition: what ``make run`` starts."""
-    name = f"127.0.0.1:{port}"
-    config_path = folder / CONFIG_NAME
-    password_file = folder / "demo-password.txt"
-    if not config_path.exists():
-        asyncio.run(init_node(folder, name, f"http://{name}", listen_port=port))
-        password = secrets.token_urlsafe(12)
-        create_organiser(config_path, "demo", password)
-        password_file.write_text(password + "\n", encoding="utf-8")
-        password_file.chmod(0o600)
-    config = load_config(config_path)
-    password = password_file.read_text(encoding="utf-8").strip() if password_file.exists() \
-        else "(see demo-password.txt)"
-
-    async def on_start(node: Node) -> None:
-        if await node.storage.petition_by_slug(DEMO_SLUG) is None:
-            await node.create_petition(None, {
-                "slug": DEMO_SLUG,
-                "languages": ["fr", "en"],
-                "title": {"fr": "Pour un air propre dans nos villes",
-                          "en": "For clean air in our cities"},
-                "text": {"fr": "Nous demandons des zones à faibles émissions effectives, des "
-                               "transports publics renforcés et la publication des mesures "
-                               "de qualité de l'air.",
-                         "en": "We ask for effective low-emission zones, better public "
-                               "transport and the publication of air quality measurements."},
-                "addressee": "Ministère de la Transition écologique",
-                "deadline": int(time.time()) + 90 * 86400,
-                "thresholds": [10, 100, 1000],
-            })
-        url = config.node.public_url
-        print(f"\nfedpetition demo node running at {url}/", flush=True)
-        print(f"  petition page:   {url}/p/{DEMO_SLUG}", flush=True)
-        print(f"  organiser pages: {url}/admin  (user 'demo', password {password})", flush=True)
-        print(f"  mail goes to:    {config.mail.outbox_dir}/ (one .eml file per mail)",
-              flush=True)
-        print(f"  verify the log:  fedpetition verify {url}/petitions/{DEMO_SLUG}/bundle.zip",
-              flush=True)
-        print("Press Ctrl-C to stop.\n", flush=True)
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    asyncio.run(run_server(config, on_start=on_start))

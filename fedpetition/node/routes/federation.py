@@ -23,9 +23,9 @@ from fedpetition.federation.documents import (
 )
 from fedpetition.federation.fetch import is_activity_content_type
 from fedpetition.node.app import NODE
-from fedpetition.node.federation import WITNESS_PATH, FederatedCount, Federation
+from fedpetition.node.federation import WITNESS_PATH, Federation
 from fedpetition.node.routes.api import body, organiser
-from fedpetition.node.service import InputError, PetitionView
+from fedpetition.node.service import InputError
 
 MAX_ACTIVITY_BYTES = 1 << 20
 
@@ -142,28 +142,10 @@ async def evidence(request: web.Request) -> web.Response:
 
 # -- the organiser API ------------------------------------------------------------
 
-def count_json(view: PetitionView, count: FederatedCount | None) -> dict[str, Any]:
-    """The federated count as the node last computed it, and each host's log."""
-    hosts = [h.name for h in view.roster.hosts]
-    if count is None or count.tally is None:
-        # Only a sole host knows the whole count without following other logs.
-        single = hosts == [view.node]
-        return {"total": view.count if single else None, "updated": None,
-                "hosts": [{"name": h, "counted": view.count if single else None} for h in hosts]}
-    return {
-        "total": count.tally.total,
-        "duplicates": count.tally.duplicates,
-        "updated": int(count.updated),
-        "hosts": [{"name": s.host, "size": s.size, "counted": s.counted,
-                   "cosigners": list(s.cosigners), "problem": s.problem}
-                  for s in count.logs],
-    }
-
-
 async def federated(request: web.Request) -> web.Response:
     node = request.app[NODE]
     view = await node.petition(request.match_info["slug"])
-    return web.json_response(count_json(view, _federation(request).counts.get(view.record.id)))
+    return web.json_response(_federation(request).summary(view))
 
 
 async def host_petition(request: web.Request) -> web.Response:

@@ -307,6 +307,16 @@ def _petition(
     thresholds = view.latest.thresholds
     chart, summary = _chart(view, request_language(request))
     bundle = node.url(f"/petitions/{slug}/bundle.zip")
+    federation = node.federation
+    federated = hosts = None
+    verify_command = f"fedpetition verify {bundle}"
+    if federation is not None and (len(view.roster.hosts) > 1 or not view.record.is_local):
+        federated = federation.summary(view)
+        hosts = {h.name: federation.peers.base_of(h.name) + "/" for h in view.roster.hosts}
+        verify_command = f"fedpetition verify {federation.petition_url(view.record)}"
+    # Thresholds are the petition's, so progress is measured on the federated count.
+    progress = view.count if federated is None or federated["total"] is None \
+        else federated["total"]
     return render(
         request,
         "petition.html",
@@ -316,11 +326,14 @@ def _petition(
         now=node.clock(),
         chart=chart,
         chart_summary=summary,
-        next_threshold=next((n for n in thresholds if n > view.count), None),
+        next_threshold=next((n for n in thresholds if n > progress), None),
+        progress=progress,
         reached=view.log.stats.thresholds_reached(thresholds),
         regions=view.log.stats.regions(),
-        bundle=bundle,
-        verify_command=f"fedpetition verify {bundle}",
+        bundle=bundle if federated is None else None,
+        verify_command=verify_command,
+        federated=federated,
+        host_links=hosts,
         values=values or {},
         errors=errors or {},
     )
