@@ -154,7 +154,8 @@ def _cmd_verify_receipt(args: argparse.Namespace) -> int:
     cp = checked.checkpoint
     if args.online:
         try:
-            latest, proof, _ = latest_consistency(cp, receipt.log_key)
+            latest, proof, _ = latest_consistency(cp, receipt.log_key, receipt.witnesses,
+                                                  receipt.quorum)
             check_consistency(cp, latest, proof)
         except FedPetitionError as e:
             print(f"FAIL  {STEP_ONLINE}  {e}")

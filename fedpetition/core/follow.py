@@ -15,13 +15,14 @@ log is left out of the count, as a verifier would exclude it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 from . import tiles
 from .entries import parse_entry
 from .errors import FedPetitionError, VerificationError
+from .logcheck import PetitionRules
 from .merkle import EMPTY_ROOT, RootBuilder, leaf_hash
 from .notes import Checkpoint
 from .tally import LogTally, Tally, TallyBuilder
@@ -38,6 +39,7 @@ class LogFollower:
         self.root = EMPTY_ROOT
         self.tally = LogTally(origin)
         self.failure: str | None = None
+        self.last_time = -1
         self._builder = RootBuilder()
 
     def needed(self, size: int) -> list[tiles.TileCoord]:
@@ -49,10 +51,11 @@ class LogFollower:
                 for index in range(self.size // width, (size - 1) // width + 1)]
 
     def advance(self, checkpoint: Checkpoint, bundles: Mapping[tiles.TileCoord, bytes],
-                digests: Collection[bytes]) -> int:
+                rules: PetitionRules) -> int:
         """Take the entries up to ``checkpoint`` (already opened); return how many were new.
 
-        ``digests`` are the petition's version digests an entry may name. A stale
+        ``rules`` are the petition's versions and deadline, as the verifier checks
+        entries against them (spec §11.3.8). A stale
         checkpoint (smaller than what was verified) changes nothing. Raises
         VerificationError naming the failed step; the follower then keeps the
         failure and its state stays at the last good checkpoint.
@@ -86,14 +89,21 @@ class LogFollower:
             self._fail("tree-hashes", f"entries do not hash to the root of size "
                                       f"{checkpoint.size}")
         parsed = []
+        last_time = self.last_time
         for offset, raw in enumerate(new):
             try:
                 entry = parse_entry(raw)
             except FedPetitionError as e:
                 self._fail("entry-format", f"entry {self.size + offset}: {e}")
-            if entry.petition not in digests:
+            earliest = rules.earliest.get(entry.petition)
+            if earliest is None:
                 self._fail("entry-format", f"entry {self.size + offset} names no version "
                                            "of this petition")
+            if entry.time < earliest or entry.time < last_time or entry.time > rules.deadline:
+                self._fail("entry-format", f"entry {self.size + offset}: time {entry.time} is "
+                           "before its version, before the previous entry, or after the "
+                           "deadline")
+            last_time = entry.time
             parsed.append(entry)
         for offset, entry in enumerate(parsed):
             try:
@@ -101,6 +111,7 @@ class LogFollower:
             except VerificationError as e:
                 self._fail("log-rules", str(e))
         self._builder = builder
+        self.last_time = last_time
         self.size = checkpoint.size
         self.root = checkpoint.root_hash
         return len(new)

@@ -374,9 +374,11 @@ class Deliverer:
         """
         async with self._peer_lock:
             state = await self.store.peer_state(peer)
-            if state.failures == 0 and not state.unavailable:
-                return
-            await self._revive(state, self._now(), "it contacted us")
+            if state.failures or state.unavailable:
+                await self._revive(state, self._now(), "it contacted us")
+            else:  # a backoff may survive from before a restart: cut it short too
+                await self.store.wake_peer(peer, self._now())
+                self.notify()
 
     async def deliver_due(self) -> int:
         """One pass over the due deliveries; return how many were attempted."""
@@ -525,6 +527,10 @@ class Deliverer:
             log.warning(
                 "delivery %d to %s failed unexpectedly", delivery.id, delivery.url, exc_info=exc
             )
+        # The failure is counted before the delivery is rescheduled: stopped in
+        # between, the node retries the delivery at once on restart, and knows the
+        # peer failed, rather than waiting out a backoff nobody will cut short.
+        await self._peer_failed(delivery.peer, now, probe)
         if now - delivery.created >= self.policy.give_up_after_seconds:
             log.warning(
                 "delivery %d to %s dropped after %d attempts: gave up (%s)",
@@ -536,16 +542,17 @@ class Deliverer:
             await self.store.reschedule_delivery(
                 delivery.id, delivery.attempts + 1, now + delay, error
             )
-        await self._peer_failed(delivery.peer, now, probe)
 
     async def _peer_answered(self, peer: str) -> None:
-        """The peer answered an HTTP request: its consecutive failures end here."""
+        """The peer answered an HTTP request: its consecutive failures end here.
+
+        If it had failed before, its other deliveries wait out backoffs computed
+        while it was down: they are made due now, as when it talks to us.
+        """
         async with self._peer_lock:
             state = await self.store.peer_state(peer)
-            if state.unavailable:
+            if state.unavailable or state.failures:
                 await self._revive(state, self._now(), "it answered")
-            elif state.failures:
-                await self.store.set_peer_state(replace(state, failures=0))
 
     async def _peer_failed(self, peer: str, now: int, probe: bool) -> None:
         """Count a failure; open the circuit at the threshold; back off a failed probe.

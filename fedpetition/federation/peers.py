@@ -21,20 +21,22 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from fedpetition.core.errors import DecodeError, RemoteProtocolError
+from fedpetition.core.errors import DecodeError, FedPetitionError, RemoteProtocolError
 from fedpetition.core.names import check_node_name
 from fedpetition.core.notes import Signer
 
 from . import httpsig
 from .documents import Actor, parse_actor
-from .fetch import Fetched, Fetcher, forbidden_reason
+from .fetch import Fetched, Fetcher, FetchError, forbidden_reason
 
 __all__ = [
     "ACTOR_TTL",
     "MAX_AGE",
     "MAX_SKEW",
     "SIGNATURE_LIFETIME",
+    "KeyUnavailableError",
     "Peers",
     "UnknownActorError",
 ]
@@ -50,6 +52,12 @@ class UnknownActorError(RemoteProtocolError):
     """The signing key's actor could not be fetched or is not a node (401)."""
 
     status = 401
+
+
+class KeyUnavailableError(RemoteProtocolError):
+    """The signing key's node did not answer when its actor was fetched (503: retry)."""
+
+    status = 503
 
 
 def _is_loopback_name(name: str) -> bool:
@@ -140,18 +148,46 @@ class Peers:
         """The actor that signed this request; raises an HttpSignatureError (401) if none."""
         key_id = httpsig.signature_key_id(headers)
         actor_url = key_id.split("#", 1)[0]
-        try:
-            actor = await self.actor(actor_url)
-        except RemoteProtocolError as e:
-            raise UnknownActorError(f"cannot fetch the actor of key {key_id[:200]!r}: {e}"
-                                    ) from e
+        actor = await self._signing_actor(actor_url, key_id)
         try:
             self._verify(method, url, headers, body, actor)
-        except (httpsig.BadSignatureError, httpsig.UnknownKeyError):
+        except (httpsig.BadSignatureError, httpsig.UnknownKeyError) as first:
             # Perhaps the peer rotated its key: look once more before refusing.
-            actor = await self.actor(actor_url, refresh=True)
+            try:
+                actor = await self.actor(actor_url, refresh=True)
+            except RemoteProtocolError:
+                raise first from None
             self._verify(method, url, headers, body, actor)
         return actor
+
+    async def _signing_actor(self, actor_url: str, key_id: str) -> Actor:
+        """The node actor of a key, which must be ``<base of its node name>/actor``.
+
+        Anything else on a node's host (a user's upload, another application) could
+        otherwise speak for the node.
+        """
+        try:
+            check_node_name(urlsplit(actor_url).netloc.lower())
+            if actor_url != self.actor_of(urlsplit(actor_url).netloc.lower()):
+                raise UnknownActorError(f"key {key_id[:200]!r} is not a node actor's "
+                                        "(<base>/actor)")
+        except (ValueError, FedPetitionError) as e:
+            if isinstance(e, UnknownActorError):
+                raise
+            raise UnknownActorError(f"key {key_id[:200]!r} is not a node actor's: {e}"
+                                    ) from None
+        try:
+            return await self.actor(actor_url)
+        except FetchError as e:
+            if type(e) is FetchError and (e.remote_status is None or e.remote_status >= 500):
+                # The signer's node did not answer (yet): say so, so it retries later.
+                raise KeyUnavailableError(
+                    f"cannot fetch the actor of key {key_id[:200]!r} now: {e}") from e
+            raise UnknownActorError(f"cannot fetch the actor of key {key_id[:200]!r}: {e}"
+                                    ) from e
+        except RemoteProtocolError as e:
+            raise UnknownActorError(f"the actor of key {key_id[:200]!r} is not valid: {e}"
+                                    ) from e
 
     def _verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                 actor: Actor) -> None:

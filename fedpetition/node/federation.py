@@ -48,9 +48,11 @@ from fedpetition.core.documents import (
     check_version_chain,
     sign_roster,
 )
+from fedpetition.core.entries import coarse_time
 from fedpetition.core.errors import DecodeError, FedPetitionError, RemoteProtocolError
 from fedpetition.core.follow import FollowedLog, LogFollower, federated_tally
 from fedpetition.core.log import open_log_checkpoint
+from fedpetition.core.logcheck import PetitionRules
 from fedpetition.core.merkle import consistency_proof
 from fedpetition.core.notes import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -88,11 +90,14 @@ USER_AGENT = f"fedpetition/{__version__}"
 
 
 def witness_policy(hosts: tuple[Host, ...]) -> WitnessPolicy:
-    """The reference policy: every host witnesses the others; quorum half of them, rounded up.
+    """The reference policy: every host witnesses the others; quorum floor(k / 2) of k hosts.
 
-    With k hosts each log has k - 1 eligible witnesses; asking for ceil((k - 1) / 2)
-    of them means a log cannot show a split view without the help of that many
-    other hosts, while a minority of hosts being down delays no checkpoint.
+    Each log has k - 1 eligible witnesses, of which ceil((k - 1) / 2) must cosign:
+    a minority of hosts being down delays no checkpoint, and every cosigned
+    checkpoint was seen by that many other hosts, each of which refuses to cosign
+    a view inconsistent with one it cosigned. Two disjoint quorums exist when k is
+    odd, so a split view shown to two disjoint halves is not prevented, only made
+    to need distinct honest witnesses for each side (spec §14.15).
     """
     witnesses = tuple(VerifierKey.from_public_key(h.name, h.key.public_key,
                                                   SIG_TYPE_COSIGNATURE_V1) for h in hosts)
@@ -151,6 +156,8 @@ class Federation:
         self._publishers: dict[int, asyncio.Task[None]] = {}
         self._following: set[tuple[int, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._closed = False
         node.federation = self
         node.sequencer.on_commit = self._committed
 
@@ -173,6 +180,9 @@ class Federation:
             log.error("%s failed: %s", task.get_name(), task.exception())
 
     async def close(self) -> None:
+        self._closed = True
+        for timer in self._timers:
+            timer.cancel()
         for task in [*self._tasks, *self._publishers.values()]:
             task.cancel()
         for task in [*self._tasks, *self._publishers.values()]:
@@ -261,11 +271,14 @@ class Federation:
             raise InputError(f"{node} did not ask to host this petition", status=404,
                              code="not_found")
         if accept:
+            if not record.is_open:
+                raise InputError("the petition is closed: it takes no new hosts", status=409,
+                                 code="closed")
             return await self._accept_host(record, request)
         answered = HostRequest(record.id, node, request.vkey, request.inbox, request.activity,
                                REQUEST_REJECTED, self.now())
         await self.storage.put_host_request(answered)
-        await self._send_to(node, request.inbox, acts.activity(
+        await self._send_to(request.inbox, acts.activity(
             "Reject", acts.new_activity_id(self.base_url), self.peers.actor_id,
             request.activity, target=self.petition_url(record)))
         return answered
@@ -282,7 +295,7 @@ class Federation:
         # A host follows the petition: it gets every new version, roster and checkpoint.
         await self.storage.add_follower(Follower(record.id, self.peers.actor_of(request.node),
                                                  request.inbox, request.activity))
-        await self._send_to(request.node, request.inbox, acts.activity(
+        await self._send_to(request.inbox, acts.activity(
             "Accept", acts.new_activity_id(self.base_url), self.peers.actor_id,
             request.activity, target=self.petition_url(record)))
         fresh = await self.storage.petition_by_id(record.id)
@@ -292,8 +305,17 @@ class Federation:
         return accepted
 
     async def petition_changed(self, record: PetitionRecord) -> None:
-        """Tell followers about a new version or roster of one of our petitions."""
+        """Tell followers about a new version or roster of one of our petitions.
+
+        A petition its organisers closed is withdrawn: followers get a ``Delete``
+        and stop taking signatures for it (its logs stay published and verifiable).
+        """
         view = await self.node.view_of(record)
+        if not record.is_open:
+            await self._to_followers(record, acts.activity(
+                "Delete", acts.new_activity_id(self.base_url), self.peers.actor_id,
+                self.petition_url(record)))
+            return
         update = acts.activity("Update", acts.new_activity_id(self.base_url),
                                self.peers.actor_id, self.petition_object(view))
         await self._to_followers(record, update)
@@ -361,6 +383,12 @@ class Federation:
                              code="not_found")
         request = HostRequest(record.id, actor.node_name, str(actor.verifier_key), actor.inbox,
                               activity.id, REQUEST_PENDING, self.now())
+        if any(h.name == actor.node_name for h in self.roster(record).hosts):
+            # Already a host (a repeated Announce): confirm again, change nothing.
+            await self._send(actor, acts.activity(
+                "Accept", acts.new_activity_id(self.base_url), self.peers.actor_id,
+                activity.id, target=self.petition_url(record)))
+            return
         if not record.is_open:
             await self.storage.put_host_request(request)
             view = await self.node.view_of(record)
@@ -372,6 +400,16 @@ class Federation:
         else:
             log.info("%s asks to host %s: waiting for an organiser", actor.node_name,
                      record.petition_id)
+
+    async def _on_create(self, actor: Actor, activity: acts.Activity) -> None:
+        """A node announces a petition it started: noted, never joined on its own.
+
+        Whether to co-host a petition is an association's decision (``host``).
+        """
+        obj = acts.parse_petition_object(activity.object)
+        if names.petition_origin(obj.petition_id) != actor.node_name:
+            raise acts.OriginError("only a petition's origin may create it")
+        log.info("%s started petition %s", actor.node_name, obj.url)
 
     async def _on_accept(self, actor: Actor, activity: acts.Activity) -> None:
         if activity.target is None:
@@ -408,6 +446,9 @@ class Federation:
         view = await self.node.view_of(record)
         if view.hosting:
             await self._send(actor, self._checkpoint_update(record, view.log))
+            if any(h.name == actor.node_name for h in view.roster.hosts):
+                # A host follows once it knows the roster: it now witnesses our log.
+                self._schedule_publish(view.log)
 
     async def _on_undo(self, actor: Actor, activity: acts.Activity) -> None:
         assert activity.object is not None
@@ -449,16 +490,16 @@ class Federation:
 
     # -- sending --------------------------------------------------------------
     async def _send(self, actor: Actor, activity: dict[str, Any]) -> None:
-        await self._send_to(actor.node_name, actor.inbox, activity)
+        await self._send_to(actor.inbox, activity)
 
-    async def _send_to(self, peer: str, inbox: str, activity: dict[str, Any]) -> None:
+    async def _send_to(self, inbox: str, activity: dict[str, Any]) -> None:
+        """Queue ``activity`` for the inbox; the queue keys its peer by node name."""
         body = json.dumps(activity, separators=(",", ":"), ensure_ascii=False).encode()
-        await self.deliverer.enqueue(peer, inbox, body)
+        await self.deliverer.enqueue(_peer_name(inbox), inbox, body)
 
     async def _to_followers(self, record: PetitionRecord, activity: dict[str, Any]) -> None:
         for follower in await self.storage.followers(record.id):
-            peer = follower.inbox.split("://", 1)[-1].split("/", 1)[0]
-            await self._send_to(peer, follower.inbox, activity)
+            await self._send_to(follower.inbox, activity)
 
     def _checkpoint_update(self, record: PetitionRecord, current: PetitionLog
                            ) -> dict[str, Any]:
@@ -507,6 +548,8 @@ class Federation:
 
     def _schedule_publish(self, current: PetitionLog) -> None:
         """Gather cosignatures for the log's latest checkpoint (coalesced per log)."""
+        if self._closed:
+            return
         self._dirty.add(current.petition)
         task = self._publishers.get(current.petition)
         if task is None or task.done():
@@ -526,7 +569,13 @@ class Federation:
                 loop = asyncio.get_running_loop()
                 current = self.node.sequencer.logs.get(petition)
                 if current is not None:
-                    loop.call_later(COSIGN_RETRY_SECONDS, self._schedule_publish, current)
+                    timer = loop.call_later(COSIGN_RETRY_SECONDS, self._retry_publish, current)
+                    self._timers.add(timer)
+
+    def _retry_publish(self, current: PetitionLog) -> None:
+        self._timers = {t for t in self._timers if not t.cancelled() and t.when() >
+                        asyncio.get_running_loop().time()}
+        self._schedule_publish(current)
 
     async def _publish(self, petition: int, *, gather: bool = True) -> bool:
         """Serve the log's latest checkpoint once it meets the policy; True once served.
@@ -567,7 +616,12 @@ class Federation:
                       note: bytes, witness: VerifierKey) -> str | None:
         key = (current.origin, witness.name)
         old = self._witness_sizes.get(key, 0)
-        url = self.peers.base_of(witness.name) + WITNESS_PATH
+        try:
+            url = self.peers.base_of(witness.name) + WITNESS_PATH
+        except FedPetitionError:
+            log.warning("witness %s of %s is not a node: nowhere to ask", witness.name,
+                        current.origin)
+            return None
         for _ in range(3):
             if old > checkpoint.size:
                 log.warning("%s cosigned %s up to %d, beyond our %d", witness.name,
@@ -619,8 +673,12 @@ class Federation:
                 count.roster_serial = roster.serial
             digests = {SignedDocument.decode(d).digest: n
                        for n, d in enumerate(record.versions, start=1)}
+            rules = PetitionRules(
+                earliest={d: coarse_time(view.versions[n - 1].created)
+                          for d, n in digests.items()},
+                deadline=view.latest.deadline)
             statuses = await asyncio.gather(*(
-                self._follow_log(record, view, host, count.followers[host.name], digests,
+                self._follow_log(record, view, host, count.followers[host.name], rules,
                                  (notes or {}).get(host.name))
                 for host in roster.hosts))
             count.logs = list(statuses)
@@ -631,7 +689,7 @@ class Federation:
             return count
 
     async def _follow_log(self, record: PetitionRecord, view: PetitionView, host: Host,
-                          follower: LogFollower, digests: Mapping[bytes, int],
+                          follower: LogFollower, rules: PetitionRules,
                           note: str | None) -> LogStatus:
         status = LogStatus(host.name, follower.size, len(follower.tally.signed()),
                            checked=self.clock())
@@ -660,7 +718,7 @@ class Federation:
                 else:
                     data = (await self.peers.get(f"{base}{prefix}/{coord.path}")).body
                 bundles[coord] = data
-            follower.advance(checkpoint, bundles, digests)
+            follower.advance(checkpoint, bundles, rules)
         except FedPetitionError as e:
             status.problem = str(e)
         status.size = follower.size
@@ -712,6 +770,13 @@ class Federation:
             except (FedPetitionError, OSError) as e:
                 log.warning("refreshing federated counts failed: %s", e)
             await asyncio.sleep(self.node.config.federation.refresh_seconds)
+
+
+def _peer_name(url: str) -> str:
+    """The node name (host[:port], default port left out) a peer's URL is on."""
+    scheme, host, port = acts.origin_of(url)
+    host = f"[{host}]" if ":" in host else host
+    return host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
 
 
 def _check_documents(obj: acts.PetitionObject, origin_key: VerifierKey

@@ -31,8 +31,9 @@ from fedpetition.core.documents import (
 )
 from fedpetition.core.entries import PrivateRecord, commitment
 from fedpetition.core.errors import FedPetitionError
+from fedpetition.core.log import open_log_checkpoint
 from fedpetition.core.merkle import inclusion_proof
-from fedpetition.core.notes import Checkpoint, Signer, open_checkpoint
+from fedpetition.core.notes import Checkpoint, Signer
 from fedpetition.core.receipts import Receipt
 from fedpetition.node import i18n
 from fedpetition.node.config import NodeConfig
@@ -527,10 +528,14 @@ class Node:
         # the witness policy. An entry beyond it gets its receipt once witnessed.
         published = petition.log.published
         own_key = self.signer.verifier_key()
-        size = open_checkpoint(published, own_key).checkpoint.size
+        policy = petition.roster.policy
+        witnesses = policy.eligible(own_key)
+        checkpoint, cosigners = open_log_checkpoint(published, petition.log.origin, own_key,
+                                                    witnesses)
+        size = checkpoint.size
         index = record.log_index
-        if index >= size:
-            return None
+        if index >= size or len(cosigners) < policy.quorum:
+            return None  # not yet witnessed as the petition's current roster requires
         bundle_coord = tiles.TileCoord(
             0,
             index // tiles.TILE_WIDTH,
@@ -547,8 +552,8 @@ class Node:
             petition=petition_id,
             log=petition.log.origin,
             log_key=own_key,
-            quorum=petition.roster.policy.quorum,
-            witnesses=petition.roster.policy.eligible(own_key),
+            quorum=policy.quorum,
+            witnesses=witnesses,
             checkpoint=published.decode(),
             index=index,
             entry=entry,

@@ -14,13 +14,13 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import IO
 
 from fedpetition.core import bundle, names
 from fedpetition.core.documents import HostRoster, SignedDocument
 from fedpetition.core.errors import DecodeError, FedPetitionError
-from fedpetition.core.notes import Checkpoint
+from fedpetition.core.notes import Checkpoint, VerifierKey
 
 MAX_FILE = 20 << 20
 MAX_BUNDLE = 8 << 30
@@ -148,23 +148,30 @@ def default_scheme(host: str) -> str:
     return "http" if bare in ("127.0.0.1", "localhost", "[::1]") else "https"
 
 
-def latest_consistency(checkpoint: Checkpoint, log_key: object, scheme: str | None = None
-                       ) -> tuple[Checkpoint, list[bytes], str]:
+def latest_consistency(checkpoint: Checkpoint, log_key: VerifierKey,
+                       witnesses: Sequence[VerifierKey] = (), quorum: int = 0,
+                       scheme: str | None = None) -> tuple[Checkpoint, list[bytes], str]:
     """The log's current checkpoint and a consistency proof from ``checkpoint`` to it.
 
-    The proof is computed from the log's tiles (tlog-tiles: logs serve tiles, not
-    proofs). Returns (latest checkpoint, proof, the latest signed note).
+    The current checkpoint must be signed by the log and cosigned by ``quorum`` of
+    ``witnesses`` (spec §8.3), as the receipt's own was. The proof is computed
+    from the log's tiles (tlog-tiles: logs serve tiles, not proofs). Returns
+    (latest checkpoint, proof, the latest signed note).
     """
     from fedpetition.core import merkle, tiles
-    from fedpetition.core.notes import VerifierKey, open_checkpoint
+    from fedpetition.core.log import open_log_checkpoint
 
-    assert isinstance(log_key, VerifierKey)
     host = checkpoint.origin.split("/", 1)[0]
     base = f"{scheme or default_scheme(host)}://{checkpoint.origin}"
     note = _get(f"{base}/checkpoint").decode("utf-8", errors="replace")
-    latest = open_checkpoint(note, log_key).checkpoint
-    if latest.origin != checkpoint.origin:
-        raise DecodeError(f"the log at {base} serves a checkpoint for {latest.origin}")
+    try:
+        latest, cosigners = open_log_checkpoint(note, checkpoint.origin, log_key, witnesses)
+    except DecodeError as e:
+        raise DecodeError(f"the log at {base} serves a checkpoint that does not open: {e}"
+                          ) from e
+    if len(cosigners) < quorum:
+        raise DecodeError(f"the log's current checkpoint has {len(cosigners)} of the "
+                          f"{quorum} cosignatures the petition requires")
     if latest.size < checkpoint.size:
         raise DecodeError(f"the log shrank: it serves size {latest.size}, the receipt's "
                           f"checkpoint has {checkpoint.size}")

@@ -69,6 +69,27 @@ async def test_a_signed_follow_is_accepted(two: list[RunningNode]) -> None:
     assert [f.actor for f in followers] == [b.url + "/actor"]
 
 
+async def test_a_create_is_noted_and_a_create_for_another_origin_refused(
+        two: list[RunningNode]) -> None:
+    a, b = two
+    await b.create_petition("b-petition")
+    status, petition = await b.request("GET", "/petitions/b-petition",
+                                       headers={"Accept": "application/activity+json"})
+    assert status == 200
+    body = json.dumps(acts.activity("Create", acts.new_activity_id(b.url), b.url + "/actor",
+                                    petition)).encode()
+    assert (await post_inbox(a, body, signed_by(b, a, body)))[0] == 202
+    assert a.node is not None and await a.node.storage.petitions() == []  # noted only
+    # Creating, as B, a petition object claimed to be A's.
+    await a.create_petition(SLUG)
+    status, theirs = await a.request("GET", f"/petitions/{SLUG}",
+                                     headers={"Accept": "application/activity+json"})
+    body = json.dumps(acts.activity("Create", acts.new_activity_id(b.url), b.url + "/actor",
+                                    theirs)).encode()
+    status, error = await post_inbox(a, body, signed_by(b, a, body))
+    assert (status, error["error"]) == (403, "origin")
+
+
 async def test_an_unsigned_request_is_refused(two: list[RunningNode]) -> None:
     a, b = two
     url = await a.create_petition(SLUG)
@@ -170,7 +191,7 @@ async def test_fetches_aimed_at_private_addresses_are_refused(two: list[RunningN
     body = follow(b, url)
     headers = httpsig.sign_request(
         "POST", a.url + "/inbox", {"Content-Type": "application/activity+json"}, body,
-        key_id="http://10.0.0.7/actor#main-key",
+        key_id="https://10.0.0.7/actor#main-key",
         private_key=Signer.generate("evil", secrets.token_bytes(32)),
         created=int(time.time()))
     status, error = await post_inbox(a, body, headers)
@@ -296,3 +317,31 @@ async def test_a_node_down_for_a_while_gets_everything_when_it_returns(
     finally:
         for running in nodes:
             await running.stop()
+
+
+async def test_deliveries_queued_by_a_node_survive_its_restart(two: list[RunningNode]) -> None:
+    a, b = two
+    await co_host(two)
+    await b.stop()
+    # A new version while B is away: its Update waits in A's queue.
+    status, _ = await a.request(
+        "POST", f"/api/petitions/{SLUG}/versions", headers=a.auth,
+        json={"text": {"fr": "Nous demandons de l'air pur.", "en": "We ask for clean air."}})
+    assert status == 201
+    assert a.node is not None
+    assert await a.node.storage.pending_deliveries() > 0
+    await a.stop()  # with its queue on disk
+    await b.start()
+    await a.start()
+
+    async def b_has_version_2() -> bool:
+        status, body = await b.request("GET", f"/api/petitions/{SLUG}")
+        return status == 200 and body["version"] == 2
+
+    await wait_for("B to receive the version queued before A's restart", b_has_version_2)
+
+    async def drained() -> bool:
+        assert a.node is not None
+        return await a.node.storage.pending_deliveries() == 0
+
+    await wait_for("A's queue to drain", drained)

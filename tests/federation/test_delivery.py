@@ -675,3 +675,19 @@ async def test_real_server_503_retry_after_then_202() -> None:
     finally:
         await runner.cleanup()
     assert received == [(BODY, "application/activity+json")] * 2
+
+
+async def test_a_success_after_failures_wakes_the_peers_backed_off_deliveries() -> None:
+    """A node that restarted finds its peer up: what waited out a backoff goes now."""
+    h = Harness()
+    h.post.then(URL_A, http(500))
+    waiting = await h.deliverer.enqueue(A, URL_A, BODY)
+    await h.deliverer.deliver_due()
+    assert h.row(waiting).next_at > h.clock.now
+    fresh = await h.deliverer.enqueue(A, URL_A, BODY)  # unscripted: it succeeds
+    await h.deliverer.deliver_due()
+    assert fresh not in h.store.deliveries
+    assert h.row(waiting).next_at == int(h.clock.now)
+    await h.deliverer.deliver_due()
+    assert waiting not in h.store.deliveries
+    assert await h.peer(A) == PeerState(A)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from fedpetition.cli import main
@@ -84,3 +86,69 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     assert report.ok and report.tally.total == 6
     assert await asyncio.to_thread(main, ["verify", url]) == 0
     assert "6" in capsys.readouterr().out
+
+
+async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywhere(
+        tmp_path: Path) -> None:
+    nodes = await make_nodes(tmp_path, 2)
+    try:
+        origin, host = nodes
+        url = await co_host(nodes)
+        # Only the origin changes a petition.
+        status, error = await host.request("POST", f"/api/petitions/{SLUG}/versions",
+                                           headers=host.auth, json={"text": "Other text."})
+        assert (status, error["error"]) == (409, "not_origin")
+        # A long text: the Update carrying it is larger than the API's body limit.
+        long_text = {"fr": "Nous demandons de l'air pur. " * 1000,
+                     "en": "We ask for clean air. " * 1200}
+        status, _ = await origin.request("POST", f"/api/petitions/{SLUG}/versions",
+                                         headers=origin.auth, json={"text": long_text})
+        assert status == 201
+
+        async def host_has_version_2() -> bool:
+            status, body = await host.request("GET", f"/api/petitions/{SLUG}")
+            return status == 200 and body["version"] == 2
+
+        await wait_for("the host to take version 2", host_has_version_2)
+        await host.sign_and_confirm(SLUG, "late@example.org")
+        await origin.sign_and_confirm(SLUG, "early@example.org")
+        await wait_for("both to count 2", lambda: all_counts(nodes, 2))
+        report = await asyncio.to_thread(lambda: Verification(HttpSource(url)).run())
+        assert report.ok and report.tally is not None
+        assert dict(report.tally.versions) == {2: 2}
+
+        status, _ = await origin.request("POST", f"/api/petitions/{SLUG}/close",
+                                         headers=origin.auth)
+        assert status == 200
+
+        async def host_closed() -> bool:
+            status, body = await host.request("GET", f"/api/petitions/{SLUG}")
+            return status == 200 and body["status"] == "closed"
+
+        await wait_for("the host to close the petition", host_closed)
+        status, error = await host.request("POST", f"/api/petitions/{SLUG}/signatures",
+                                           json={"name": "Too Late", "email": "x@example.org"})
+        assert (status, error["error"]) == (409, "closed")
+    finally:
+        for running in nodes:
+            await running.stop()
+
+
+async def test_discovery_documents(three: list[RunningNode]) -> None:
+    origin = three[0]
+    url = await origin.create_petition(SLUG)
+    status, actor = await origin.request("GET", "/actor")
+    assert status == 200 and actor["type"] == "Service" and actor["inbox"] == origin.url + "/inbox"
+    status, jrd = await origin.request(
+        "GET", f"/.well-known/webfinger?resource=acct:{SLUG}@{origin.name}")
+    assert status == 200 and jrd["links"][0]["href"] == url
+    status, info = await origin.request("GET", "/nodeinfo/2.1")
+    assert status == 200 and info["metadata"]["petitions"] == 1
+    schema = json.loads((Path(__file__).parent / "data" / "nodeinfo-2.1.schema.json").read_text())
+    jsonschema.validate(info, schema)
+    status, petition = await origin.request(
+        "GET", f"/petitions/{SLUG}", headers={"Accept": "application/activity+json"})
+    assert status == 200 and petition["id"] == url
+    status, _ = await origin.request("GET", f"/petitions/{SLUG}",
+                                     headers={"Accept": "text/html"}, allow_redirects=False)
+    assert status == 302
