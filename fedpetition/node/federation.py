@@ -85,7 +85,7 @@ log = logging.getLogger("fedpetition.federation")
 WITNESS_PATH = "/witness/add-checkpoint"
 SEEN_SECONDS = 2 * 86400  # activity ids are remembered well past the signature window
 COSIGN_RETRY_SECONDS = 15.0  # a checkpoint short of its quorum is offered again after this
-REFRESH_SECONDS = 30.0  # the federated counts poll the hosts this often (pushes come sooner)
+FETCH_CONCURRENCY = 8  # entry bundles fetched at once from one host
 USER_AGENT = f"fedpetition/{__version__}"
 
 
@@ -709,16 +709,23 @@ class Federation:
                 status.problem = (f"witness-quorum: {len(cosigners)} of {policy.quorum} "
                                   "cosignatures")
                 return status
-            bundles: dict[tiles.TileCoord, bytes] = {}
-            for coord in follower.needed(checkpoint.size):
-                if own:
-                    data = await self.storage.read_file(record.id, coord.path)
-                    if data is None:
-                        raise NodeError(f"our log lacks {coord.path}")
-                else:
-                    data = (await self.peers.get(f"{base}{prefix}/{coord.path}")).body
-                bundles[coord] = data
-            follower.advance(checkpoint, bundles, rules)
+            limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+            async def read(coord: tiles.TileCoord) -> tuple[tiles.TileCoord, bytes]:
+                async with limit:
+                    if own:
+                        data = await self.storage.read_file(record.id, coord.path)
+                        if data is None:
+                            raise NodeError(f"our log lacks {coord.path}")
+                        return coord, data
+                    return coord, (await self.peers.get(f"{base}{prefix}/{coord.path}")).body
+
+            needed = follower.needed(checkpoint.size)
+            bundles = dict(await asyncio.gather(*(read(coord) for coord in needed)))
+            if len(needed) > 8:  # thousands of entries to hash and parse: off the event loop
+                await asyncio.to_thread(follower.advance, checkpoint, bundles, rules)
+            else:
+                follower.advance(checkpoint, bundles, rules)
         except FedPetitionError as e:
             status.problem = str(e)
         status.size = follower.size

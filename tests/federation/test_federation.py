@@ -7,11 +7,13 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import jsonschema
 import pytest
 
 from fedpetition.cli import main
 from fedpetition.core.verification import Verification
+from fedpetition.federation.documents import NODEINFO_21_PROFILE
 from fedpetition.verify.archive import ZipSource
 from fedpetition.verify.http import HttpSource
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
@@ -142,6 +144,9 @@ async def test_discovery_documents(three: list[RunningNode]) -> None:
     status, jrd = await origin.request(
         "GET", f"/.well-known/webfinger?resource=acct:{SLUG}@{origin.name}")
     assert status == 200 and jrd["links"][0]["href"] == url
+    async with aiohttp.ClientSession() as session, session.get(
+            origin.url + "/nodeinfo/2.1") as response:
+        assert response.headers["Content-Type"] == NODEINFO_21_PROFILE
     status, info = await origin.request("GET", "/nodeinfo/2.1")
     assert status == 200 and info["metadata"]["petitions"] == 1
     schema = json.loads((Path(__file__).parent / "data" / "nodeinfo-2.1.schema.json").read_text())

@@ -117,7 +117,8 @@ async def nodeinfo_index(request: web.Request) -> web.Response:
 
 
 async def nodeinfo(request: web.Request) -> web.Response:
-    return web.Response(text=json.dumps(await _federation(request).nodeinfo()),
+    # body, not text: aiohttp would re-parse the header and drop the profile's quotes.
+    return web.Response(body=json.dumps(await _federation(request).nodeinfo()).encode(),
                         headers={"Content-Type": NODEINFO_21_PROFILE})
 
 
