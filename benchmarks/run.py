@@ -11,6 +11,18 @@ into memory beforehand, not timed).
 node: signers through sign, mail and confirm against a real node process on
 loopback (benchmarks/node_load.py); the baseline is a bare aiohttp echo server
 driven by the same client at the same concurrency.
+
+propagation: a new checkpoint from a node to 50 following nodes (small aiohttp
+servers in a child process that verify every delivery's RFC 9421 signature), timed
+from the confirmation's answer to the 50th follower, with one host (no
+cosignature) and with three (quorum 1) (benchmarks/federation.py); the baseline
+is the same body POSTed by plain aiohttp to the 50 followers at once.
+
+federated-verify: three live nodes co-hosting a petition, their logs filled at
+the storage layer, verified live (``fedpetition verify URL``) and through a
+bundle (``fedpetition bundle`` + ``verify``) in child processes
+(benchmarks/federation.py); the baselines are the offline verification of that
+bundle and the bare root loop above.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from benchmarks.federation import bench_federated_verify, bench_propagation
 from benchmarks.node_load import bench_node_load
 from fedpetition.core import tiles
 from fedpetition.simulate import SimulationSpec, simulate
@@ -118,9 +131,15 @@ def main() -> None:
             bench_node_load(20_000, seconds=120.0)
         else:
             bench_node_load(2_000, seconds=40.0)
+    if args.only in (None, "propagation"):
+        runs = 5 if args.full else 3
+        bench_propagation(50, runs, hosts=1)
+        bench_propagation(50, runs, hosts=3)
+    if args.only in (None, "federated-verify"):
+        bench_federated_verify(100_000 if args.full else 10_000)
 
 
-BENCHMARKS = ("verify", "node")
+BENCHMARKS = ("verify", "node", "propagation", "federated-verify")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                     spool = stack.enter_context(download(source_arg))
                     path = spool.name
                 else:
-                    source = HttpSource(source_arg)
+                    source = stack.enter_context(HttpSource(source_arg))
                     workers = 1  # a live source is read through one connection at a time
                     path = ""
             if path:

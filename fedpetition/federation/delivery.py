@@ -56,7 +56,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -193,8 +193,11 @@ class DeliveryStore(Protocol):
     given an id that is no longer stored do nothing.
     """
 
-    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int:
-        """Store a new delivery (attempts 0, ``next_at = created = now``); return its id."""
+    async def enqueue_deliveries(
+        self, items: Sequence[tuple[str, str, bytes]], now: int
+    ) -> list[int]:
+        """Store new deliveries ``(peer, url, body)`` (attempts 0, ``next_at = created =
+        now``) in one transaction; return their ids in order."""
         ...
 
     async def due_deliveries(self, now: int, limit: int) -> list[Delivery]:
@@ -250,11 +253,16 @@ class MemoryDeliveryStore:
         self.dropped: list[tuple[int, str]] = []
         self._next_id = 1
 
-    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int:
-        delivery_id = self._next_id
-        self._next_id += 1
-        self.deliveries[delivery_id] = Delivery(delivery_id, peer, url, body, 0, now, now)
-        return delivery_id
+    async def enqueue_deliveries(
+        self, items: Sequence[tuple[str, str, bytes]], now: int
+    ) -> list[int]:
+        ids = []
+        for peer, url, body in items:
+            delivery_id = self._next_id
+            self._next_id += 1
+            self.deliveries[delivery_id] = Delivery(delivery_id, peer, url, body, 0, now, now)
+            ids.append(delivery_id)
+        return ids
 
     async def due_deliveries(self, now: int, limit: int) -> list[Delivery]:
         due = sorted(
@@ -356,9 +364,16 @@ class Deliverer:
 
         The delivery is durable once this returns, whatever happens to the process.
         """
-        delivery_id = await self.store.enqueue_delivery(peer, url, body, self._now())
+        return (await self.enqueue_many([(peer, url, body)]))[0]
+
+    async def enqueue_many(self, items: Sequence[tuple[str, str, bytes]]) -> list[int]:
+        """Queue several deliveries ``(peer, url, body)`` at once: one durable write, then
+        one wake-up, so that a fan-out to many followers leaves together."""
+        if not items:
+            return []
+        ids = await self.store.enqueue_deliveries(items, self._now())
         self.notify()
-        return delivery_id
+        return ids
 
     def notify(self) -> None:
         """Wake :meth:`run` for a pass now instead of at its next poll."""

@@ -27,14 +27,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from fedpetition.core.verification import Verification
 from fedpetition.node.app import make_app
 from fedpetition.node.config import NodeConfig, load_config
 from fedpetition.node.errors import ConfigError
 from fedpetition.node.mail import Mail, Mailer
 from fedpetition.node.server import build_node, prepare_node
 from fedpetition.node.service import Node
-from fedpetition.verify.http import HttpSource
+from fedpetition.verify.http import verify_live
 from fedpetition.verify.render import print_text
 
 log = logging.getLogger("fedpetition.demo")
@@ -220,7 +219,7 @@ async def run_demo(config_paths: list[Path], signers: int, *, serve: bool = True
         total = await _agreed(nodes)
         assert total is not None
         print(f"every node shows the federated count: {total} signatures", flush=True)
-        report = await asyncio.to_thread(lambda: Verification(HttpSource(url)).run())
+        report = await asyncio.to_thread(verify_live, url)
         print("\nThe verifier recounts from the live nodes (fedpetition verify "
               f"{url}):\n", flush=True)
         print_text(report, sys.stdout)

@@ -154,9 +154,11 @@ class Federation:
         self._witness_sizes: dict[tuple[str, str], int] = {}  # (log, witness) -> size cosigned
         self._dirty: set[int] = set()
         self._publishers: dict[int, asyncio.Task[None]] = {}
+        self._refreshers: dict[int, asyncio.Future[None]] = {}
+        self._pushed: dict[int, dict[str, str]] = {}  # petition -> host -> pushed checkpoint
         self._following: set[tuple[int, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._retries: dict[int, asyncio.TimerHandle] = {}  # petition -> next cosigning round
         self._closed = False
         node.federation = self
         node.sequencer.on_commit = self._committed
@@ -181,11 +183,12 @@ class Federation:
 
     async def close(self) -> None:
         self._closed = True
-        for timer in self._timers:
+        for timer in self._retries.values():
             timer.cancel()
-        for task in [*self._tasks, *self._publishers.values()]:
+        running = [*self._tasks, *self._publishers.values(), *self._refreshers.values()]
+        for task in running:
             task.cancel()
-        for task in [*self._tasks, *self._publishers.values()]:
+        for task in running:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.peers.fetcher.close()
@@ -324,7 +327,7 @@ class Federation:
     def _roster_changed(self, view: PetitionView) -> None:
         self._schedule_publish(view.log)  # the witness policy may have changed
         self._spawn(self._follow_hosts(view.record), "follow hosts")
-        self._spawn(self.refresh_count(view.record.id), "refresh count")
+        self._request_refresh(view.record.id)
 
     async def _follow_hosts(self, record: PetitionRecord) -> None:
         """Subscribe to the checkpoints of every other host of the petition."""
@@ -486,7 +489,7 @@ class Federation:
             raise acts.OriginError(f"{actor.node_name} is not a host of this petition")
         if obj.log != names.log_origin(actor.node_name, record.petition_id):
             raise acts.OriginError("a host may only publish checkpoints of its own log")
-        self._spawn(self.refresh_count(record.id, {actor.node_name: obj.note}), "count")
+        self._request_refresh(record.id, {actor.node_name: obj.note})
 
     # -- sending --------------------------------------------------------------
     async def _send(self, actor: Actor, activity: dict[str, Any]) -> None:
@@ -494,12 +497,12 @@ class Federation:
 
     async def _send_to(self, inbox: str, activity: dict[str, Any]) -> None:
         """Queue ``activity`` for the inbox; the queue keys its peer by node name."""
-        body = json.dumps(activity, separators=(",", ":"), ensure_ascii=False).encode()
-        await self.deliverer.enqueue(_peer_name(inbox), inbox, body)
+        await self.deliverer.enqueue(_peer_name(inbox), inbox, _json(activity))
 
     async def _to_followers(self, record: PetitionRecord, activity: dict[str, Any]) -> None:
-        for follower in await self.storage.followers(record.id):
-            await self._send_to(follower.inbox, activity)
+        body = _json(activity)
+        await self.deliverer.enqueue_many([(_peer_name(f.inbox), f.inbox, body)
+                                           for f in await self.storage.followers(record.id)])
 
     def _checkpoint_update(self, record: PetitionRecord, current: PetitionLog
                            ) -> dict[str, Any]:
@@ -569,13 +572,11 @@ class Federation:
                 loop = asyncio.get_running_loop()
                 current = self.node.sequencer.logs.get(petition)
                 if current is not None:
-                    timer = loop.call_later(COSIGN_RETRY_SECONDS, self._retry_publish, current)
-                    self._timers.add(timer)
-
-    def _retry_publish(self, current: PetitionLog) -> None:
-        self._timers = {t for t in self._timers if not t.cancelled() and t.when() >
-                        asyncio.get_running_loop().time()}
-        self._schedule_publish(current)
+                    previous = self._retries.get(petition)
+                    if previous is not None:
+                        previous.cancel()
+                    self._retries[petition] = loop.call_later(
+                        COSIGN_RETRY_SECONDS, self._schedule_publish, current)
 
     async def _publish(self, petition: int, *, gather: bool = True) -> bool:
         """Serve the log's latest checkpoint once it meets the policy; True once served.
@@ -609,7 +610,7 @@ class Federation:
         if current.checkpoint.size >= checkpoint.size:
             current.published = published
         await self._to_followers(record, self._checkpoint_update(record, current))
-        self._spawn(self.refresh_count(petition), "count")
+        self._request_refresh(petition)
         return True
 
     async def _cosign(self, record: PetitionRecord, current: PetitionLog, checkpoint: Checkpoint,
@@ -653,20 +654,41 @@ class Federation:
         return None
 
     # -- the federated count --------------------------------------------------
-    async def refresh_count(self, petition: int, notes: Mapping[str, str] | None = None
-                            ) -> FederatedCount | None:
+    def _request_refresh(self, petition: int, notes: Mapping[str, str] | None = None) -> None:
+        """Refresh the petition's count soon; requests arriving meanwhile are merged.
+
+        Checkpoints pushed by hosts are kept (the latest per host) for that refresh.
+        """
+        if self._closed:
+            return
+        if notes:
+            self._pushed.setdefault(petition, {}).update(notes)
+        task = self._refreshers.get(petition)
+        if task is None or task.done():
+            self._refreshers[petition] = asyncio.ensure_future(self._refresh_soon(petition))
+
+    async def _refresh_soon(self, petition: int) -> None:
+        try:
+            await self.refresh_count(petition)
+        except (FedPetitionError, OSError) as e:
+            log.warning("refreshing a federated count failed: %s", e)
+
+    async def refresh_count(self, petition: int) -> FederatedCount | None:
         """Bring the petition's federated count up to the hosts' latest witnessed checkpoints.
 
-        ``notes`` holds checkpoints just pushed by hosts; the others are fetched.
+        Checkpoints hosts pushed since the last refresh are used; the others are
+        fetched. The logs are merged again (§9) only when one of them grew.
         """
         lock = self._count_locks.setdefault(petition, asyncio.Lock())
         async with lock:
+            notes = self._pushed.pop(petition, {})
             record = await self.storage.petition_by_id(petition)
             if record is None:
                 return None
             view = await self.node.view_of(record)
             roster = view.roster
             count = self.counts.get(petition) or FederatedCount()
+            changed = count.tally is None or count.roster_serial != roster.serial
             if count.roster_serial != roster.serial:
                 count.followers = {h.name: count.followers.get(h.name) or LogFollower(
                     names.log_origin(h.name, record.petition_id)) for h in roster.hosts}
@@ -677,13 +699,15 @@ class Federation:
                 earliest={d: coarse_time(view.versions[n - 1].created)
                           for d, n in digests.items()},
                 deadline=view.latest.deadline)
-            statuses = await asyncio.gather(*(
+            before = [(f.size, f.failure) for f in count.followers.values()]
+            count.logs = list(await asyncio.gather(*(
                 self._follow_log(record, view, host, count.followers[host.name], rules,
-                                 (notes or {}).get(host.name))
-                for host in roster.hosts))
-            count.logs = list(statuses)
-            count.tally = federated_tally(
-                [FollowedLog(h.name, count.followers[h.name]) for h in roster.hosts], digests)
+                                 notes.get(host.name))
+                for host in roster.hosts)))
+            if changed or before != [(f.size, f.failure) for f in count.followers.values()]:
+                count.tally = federated_tally(
+                    [FollowedLog(h.name, count.followers[h.name]) for h in roster.hosts],
+                    digests)
             count.updated = self.clock()
             self.counts[petition] = count
             return count
@@ -691,8 +715,7 @@ class Federation:
     async def _follow_log(self, record: PetitionRecord, view: PetitionView, host: Host,
                           follower: LogFollower, rules: PetitionRules,
                           note: str | None) -> LogStatus:
-        status = LogStatus(host.name, follower.size, len(follower.tally.signed()),
-                           checked=self.clock())
+        status = LogStatus(host.name, follower.size, _counted(follower), checked=self.clock())
         own = host.name == self.name
         base = self.peers.base_of(host.name)
         prefix = f"/log/{record.petition_id}"
@@ -729,7 +752,7 @@ class Federation:
         except FedPetitionError as e:
             status.problem = str(e)
         status.size = follower.size
-        status.counted = len(follower.tally.signed())
+        status.counted = _counted(follower)
         if follower.failure is not None:
             status.problem = follower.failure
         return status
@@ -777,6 +800,15 @@ class Federation:
             except (FedPetitionError, OSError) as e:
                 log.warning("refreshing federated counts failed: %s", e)
             await asyncio.sleep(self.node.config.federation.refresh_seconds)
+
+
+def _counted(follower: LogFollower) -> int:
+    """Nullifiers that end signed in the followed log (without building their set)."""
+    return len(follower.tally.states()) - follower.tally.withdrawn
+
+
+def _json(activity: dict[str, Any]) -> bytes:
+    return json.dumps(activity, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _peer_name(url: str) -> str:

@@ -10,17 +10,21 @@ moment would hold.
 
 from __future__ import annotations
 
+import http.client
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from fedpetition.core import bundle, names
 from fedpetition.core.documents import HostRoster, SignedDocument
 from fedpetition.core.errors import DecodeError, FedPetitionError
 from fedpetition.core.notes import Checkpoint, VerifierKey
+
+if TYPE_CHECKING:
+    from fedpetition.core.verification import Report
 
 MAX_FILE = 20 << 20
 MAX_BUNDLE = 8 << 30
@@ -58,6 +62,56 @@ def parse_petition_url(url: str) -> tuple[str, str, str]:
         raise DecodeError(f"{url}: {e}") from e
 
 
+class _Connections:
+    """One kept-alive connection per node: a verification reads thousands of files.
+
+    A GET over a fresh connection per file costs a TCP (and TLS) handshake each;
+    this keeps one per host and reopens it if the server closed it meanwhile.
+    """
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+        self._open: dict[str, http.client.HTTPConnection] = {}
+
+    def get(self, path: str, limit: int = MAX_FILE) -> bytes:
+        host, _, rest = path.partition("/")
+        url = f"{self.scheme}://{path}"
+        for attempt in (1, 2):
+            conn = self._open.get(host)
+            if conn is None:
+                cls = (http.client.HTTPSConnection if self.scheme == "https"
+                       else http.client.HTTPConnection)
+                conn = self._open[host] = cls(host, timeout=TIMEOUT)
+            try:
+                conn.request("GET", "/" + rest, headers={"User-Agent": USER_AGENT})
+                response = conn.getresponse()
+                data = response.read(limit + 1)
+                if response.will_close:
+                    self.close_host(host)
+            except (http.client.HTTPException, OSError, ValueError) as e:
+                self.close_host(host)
+                if attempt == 1 and isinstance(e, http.client.RemoteDisconnected | BrokenPipeError
+                                                  | ConnectionResetError):
+                    continue  # the server closed an idle kept-alive connection
+                raise DecodeError(f"GET {url}: {e}") from None
+            if response.status != 200:
+                raise DecodeError(f"GET {url}: HTTP {response.status}")
+            if len(data) > limit:
+                self.close_host(host)
+                raise DecodeError(f"GET {url}: larger than {limit} bytes")
+            return bytes(data)
+        raise AssertionError("unreachable")
+
+    def close_host(self, host: str) -> None:
+        conn = self._open.pop(host, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        for host in list(self._open):
+            self.close_host(host)
+
+
 class HttpSource:
     """The files of one petition, read from its origin and hosting nodes."""
 
@@ -66,11 +120,17 @@ class HttpSource:
         self.petition_id = f"{origin}/{slug}"
         self._cache: dict[str, bytes] = {}
         self._members: list[str] | None = None
+        self._connections = _Connections(self.scheme)
 
     def _fetch(self, path: str) -> bytes:
-        if path not in self._cache:
-            self._cache[path] = _get(f"{self.scheme}://{path}")
-        return self._cache[path]
+        """A file; documents and checkpoints are kept (read again), tiles are not."""
+        cached = self._cache.get(path)
+        if cached is not None:
+            return cached
+        data = self._connections.get(path)
+        if "/tile/" not in path:
+            self._cache[path] = data
+        return data
 
     def members(self) -> Iterable[str]:
         if self._members is None:
@@ -118,6 +178,21 @@ class HttpSource:
 
     def close(self) -> None:
         self._cache.clear()
+        self._connections.close()
+
+    def __enter__(self) -> HttpSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def verify_live(url: str, **options: Any) -> Report:
+    """Run the verification (spec §11) on a petition read from its live nodes."""
+    from fedpetition.core.verification import Verification
+
+    with HttpSource(url) as source:
+        return Verification(source, **options).run()
 
 
 def download(url: str) -> IO[bytes]:

@@ -24,7 +24,7 @@ from fedpetition.federation import httpsig
 from fedpetition.node.sequencer import encode_state
 from fedpetition.node.storage import LogRecord
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
-from fedpetition.verify.http import HttpSource
+from fedpetition.verify.http import HttpSource, verify_live
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
 from tests.node.conftest import free_port
@@ -231,8 +231,7 @@ async def test_an_equivocating_host_is_caught_by_its_witness_and_the_verifier(
     out = tmp_path / "split.zip"
 
     def write_bundle() -> None:
-        source = HttpSource(url)
-        with ZipBundleWriter(str(out)) as writer:
+        with HttpSource(url) as source, ZipBundleWriter(str(out)) as writer:
             for member in list(source.members()):
                 data = source.read(member)
                 if member == f"{origin}/checkpoint":
@@ -274,11 +273,10 @@ async def test_a_host_inflating_its_log_with_malformed_entries_is_caught(
 
     await wait_for("the origin to catch the malformed log", caught)
     assert (await a.federated(SLUG))["total"] == 1  # the broken log is left out
-    report = await asyncio.to_thread(lambda: Verification(HttpSource(url)).run())
+    report = await asyncio.to_thread(verify_live, url)
     origin = current.origin
     assert [(f.step, f.log) for f in report.failures] == [("entry-format", origin)]
-    excluded = await asyncio.to_thread(
-        lambda: Verification(HttpSource(url), exclude=[b.name]).run())
+    excluded = await asyncio.to_thread(lambda: verify_live(url, exclude=[b.name]))
     assert excluded.ok and excluded.tally.total == 1
 
 

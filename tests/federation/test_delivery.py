@@ -584,7 +584,7 @@ async def test_run_survives_a_failing_store(caplog: pytest.LogCaptureFixture) ->
 async def test_run_drains_a_backlog_larger_than_a_batch() -> None:
     h = Harness(poll_seconds=3600, batch_size=4)
     for _ in range(10):
-        await h.store.enqueue_delivery(A, URL_A, BODY, T0)
+        (await h.store.enqueue_deliveries([(A, URL_A, BODY)], T0))[0]
     async with running(h.deliverer):
         await until(lambda: not h.store.deliveries)
     assert len(h.post.calls) == 10
@@ -595,9 +595,8 @@ async def test_run_drains_a_backlog_larger_than_a_batch() -> None:
 
 async def test_memory_store_semantics() -> None:
     store = MemoryDeliveryStore()
-    first = await store.enqueue_delivery(A, URL_A, b"1", 100)
-    second = await store.enqueue_delivery(B, URL_B, b"2", 100)
-    third = await store.enqueue_delivery(A, URL_A, b"3", 50)
+    first, second = await store.enqueue_deliveries([(A, URL_A, b"1"), (B, URL_B, b"2")], 100)
+    (third,) = await store.enqueue_deliveries([(A, URL_A, b"3")], 50)
     assert await store.due_deliveries(49, 10) == []
     assert [d.id for d in await store.due_deliveries(100, 10)] == [third, first, second]
     assert [d.id for d in await store.due_deliveries(100, 2)] == [third, first]

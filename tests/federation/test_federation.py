@@ -15,7 +15,7 @@ from fedpetition.cli import main
 from fedpetition.core.verification import Verification
 from fedpetition.federation.documents import NODEINFO_21_PROFILE
 from fedpetition.verify.archive import ZipSource
-from fedpetition.verify.http import HttpSource
+from fedpetition.verify.http import verify_live
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 
 SLUG = "clean-air"
@@ -76,7 +76,7 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
         assert h["cosigners"] and h["name"] not in h["cosigners"]
 
     # A verifier recomputes the same tally from the live nodes...
-    report = await asyncio.to_thread(lambda: Verification(HttpSource(url)).run())
+    report = await asyncio.to_thread(verify_live, url)
     assert report.ok, [f.step for f in report.failures]
     assert report.tally.total == 6
     assert [log.host for log in report.tally.logs] == [n.name for n in three]
@@ -115,7 +115,7 @@ async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywh
         await host.sign_and_confirm(SLUG, "late@example.org")
         await origin.sign_and_confirm(SLUG, "early@example.org")
         await wait_for("both to count 2", lambda: all_counts(nodes, 2))
-        report = await asyncio.to_thread(lambda: Verification(HttpSource(url)).run())
+        report = await asyncio.to_thread(verify_live, url)
         assert report.ok and report.tally is not None
         assert dict(report.tally.versions) == {2: 2}
 

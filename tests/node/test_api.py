@@ -10,7 +10,7 @@ from fedpetition.core.notes import open_checkpoint
 from fedpetition.core.receipts import Receipt, check_consistency, verify_receipt
 from fedpetition.core.verification import Verification
 from fedpetition.verify.archive import ZipSource
-from fedpetition.verify.http import HttpSource, latest_consistency
+from fedpetition.verify.http import latest_consistency, verify_live
 from fedpetition.verify.render import report_to_json
 
 from .conftest import NodeHarness
@@ -116,7 +116,7 @@ async def test_bundle_and_live_verification_agree_with_the_node(harness: NodeHar
     assert report["ok"] is True, report
     assert report["tally"]["total"] == 11 == await count(h)  # type: ignore[index]
 
-    live = await asyncio.to_thread(lambda: Verification(HttpSource(f"{h.url}/p/clean-air")).run())
+    live = await asyncio.to_thread(verify_live, f"{h.url}/p/clean-air")
     assert live.ok and live.tally is not None and live.tally.total == 11
 
     # verify-receipt --online: the log grew since the receipt and still contains it.

@@ -352,7 +352,9 @@ class Storage(abc.ABC):
 
     # -- federation: delivery queue (fedpetition.federation.delivery) -------
     @abc.abstractmethod
-    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int: ...
+    async def enqueue_deliveries(
+        self, items: Sequence[tuple[str, str, bytes]], now: int
+    ) -> list[int]: ...
 
     @abc.abstractmethod
     async def due_deliveries(self, now: int, limit: int) -> list[Delivery]: ...

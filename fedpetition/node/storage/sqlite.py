@@ -554,11 +554,13 @@ class SQLiteStorage(Storage):
         await self._changes("DELETE FROM seen_activities WHERE id = ?", (activity_id,))
 
     # -- federation: delivery queue -------------------------------------------
-    async def enqueue_delivery(self, peer: str, url: str, body: bytes, now: int) -> int:
-        def fn(db: Connection) -> int:
-            cursor = db.execute("INSERT INTO deliveries (peer, url, body, next_at, created) "
-                                "VALUES (?, ?, ?, ?, ?)", (peer, url, body, now, now))
-            return int(cursor.lastrowid or 0)
+    async def enqueue_deliveries(self, items: Sequence[tuple[str, str, bytes]], now: int
+                                 ) -> list[int]:
+        def fn(db: Connection) -> list[int]:
+            return [int(db.execute("INSERT INTO deliveries (peer, url, body, next_at, created) "
+                                   "VALUES (?, ?, ?, ?, ?)",
+                                   (peer, url, body, now, now)).lastrowid or 0)
+                    for peer, url, body in items]
 
         return await self._call(fn, write=True)
 
