@@ -75,7 +75,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -580,18 +580,21 @@ class Probe:
         on_commit = node.sequencer.on_commit
         assert on_commit is not None
         deliverer = running.federation.deliverer
-        enqueue = deliverer.enqueue
+        enqueue_many = deliverer.enqueue_many
 
         async def committed(current: PetitionLog) -> None:
             self.commits.append((current.checkpoint.size, time.monotonic()))
             await on_commit(current)
 
-        async def enqueued(peer: str, url: str, body: bytes) -> int:
-            self.enqueued.append((time.monotonic(), body))
-            return await enqueue(peer, url, body)
+        async def enqueued(items: Sequence[tuple[str, str, bytes]]) -> list[int]:
+            # A fan-out is queued in one transaction: every item gets the time it is durable.
+            ids = await enqueue_many(items)
+            done = time.monotonic()
+            self.enqueued.extend((done, body) for _, _, body in items)
+            return ids
 
         node.sequencer.on_commit = committed
-        deliverer.enqueue = enqueued  # type: ignore[method-assign]
+        deliverer.enqueue_many = enqueued  # type: ignore[method-assign]
 
     def checkpoint_bodies(self, size: int, inboxes: int) -> list[tuple[float, bytes]]:
         """The first ``inboxes`` checkpoint Updates of at least ``size`` entries queued."""
