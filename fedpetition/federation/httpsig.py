@@ -5,21 +5,53 @@ neutral: callers pass the method, the absolute target URL, a header mapping and
 the body bytes, and get back headers to add (signing) or a :class:`VerifiedRequest`
 (verification).
 
-Scope, on purpose a subset of RFC 9421:
+A thin adapter over two maintained libraries, chosen because they are the
+RFC implementations the Python ecosystem has: ``http-message-signatures`` (pyauth,
+Apache-2.0; RFC 9421 with Ed25519, strict URL parsing, the derived components)
+and ``http-sf`` (Mark Nottingham's RFC 8941/9651 structured-field parser, which
+the former uses too).
 
-* algorithm ``ed25519`` only (§3.3.6); a ``alg`` parameter naming anything else
-  is refused, an absent ``alg`` means Ed25519 (the key decides);
-* derived components ``@method``, ``@target-uri``, ``@authority``, ``@scheme``,
-  ``@request-target``, ``@path`` and ``@query`` (§2.2), plus plain header fields;
-  component parameters (``;sf``, ``;key``, ``;bs``, ``;req``, ``;name``) are refused;
-* signature parameters ``created``, ``expires``, ``nonce``, ``alg``, ``keyid`` and
-  ``tag`` (§2.3); unknown parameters are kept in the signature base, as §2.3 says.
+From ``http-message-signatures``: the component values (``@method``,
+``@target-uri``, ``@authority``, ``@scheme``, ``@request-target``, ``@path``,
+``@query``, header fields, §2.1-2.2), the signature base (§2.5), the
+``Signature-Input``/``Signature`` serialisation, the Ed25519 signing input and
+the verification of the signature over the base it rebuilds. Its checks apply:
+an ``alg`` other than ``ed25519`` and signature parameters other than
+``created``, ``expires``, ``nonce``, ``alg``, ``keyid`` and ``tag`` are refused,
+a URL must be absolute and percent-encoded, a method upper case.
 
-Header values are taken as given, trimmed of surrounding whitespace (§2.1). A
-field sent several times must be passed combined with ``", "`` (aiohttp's
-``CIMultiDict`` does not do that by itself). The verifier needs the same
-``@target-uri`` the signer used: behind a reverse proxy, rebuild it from the
-public origin, not from the backend address.
+From ``http-sf``: parsing ``Signature-Input``, ``Signature`` and
+``Content-Digest`` (RFC 8941 Dictionaries), and serialising ``@signature-params``.
+
+What this module adds, because the library has no place for it:
+
+* **Error classes.** The library raises one ``InvalidSignature`` for everything;
+  the protocol (spec/protocol.md §14.9) answers each failure with its own status
+  and code. So the chosen signature is parsed and checked here first, in the
+  protocol's order, and only the signature base and the Ed25519 check are left
+  to the library (its failures become :class:`BadSignatureError`).
+* **Label choice.** The first signature of ``Signature-Input`` unless a label is
+  given; the library wants a signed ``tag`` to choose among several signatures.
+* **Time window.** The library compares with the wall clock; callers here pass
+  ``now``. ``created`` is required, at most ``max_skew`` s ahead and ``max_age``
+  s behind; ``expires`` gets ``max_skew`` s of grace. The library's own window is
+  switched off (:class:`_Verifier`).
+* **Policy.** Required components (``@method``, ``@target-uri`` and
+  ``content-digest`` when there is a body); component parameters (``;sf``,
+  ``;key``, ``;bs``, ``;req``, ``;name``) refused; ``resolve_key`` semantics.
+* **Content-Digest.** Checked against the body whenever present, signed or not;
+  ``sha-256`` and ``sha-512`` members must match, other algorithms are ignored
+  (RFC 9530 §2 lets a recipient ignore digests; the library's ``ContentDigest``
+  refuses unknown ones and does not tell a mismatch from a malformed field).
+* **Parameter order.** The library writes ``created``, ``keyid``, ``alg``,
+  ``expires``, …; the protocol (§14.5) fixes ``created``, ``expires``, ``nonce``,
+  ``alg``, ``keyid``, ``tag``. :func:`_reorder` respells the prepared input and
+  the library's ``apply()`` rebuilds the base from it and checks they agree.
+
+Header values are trimmed of surrounding whitespace and repeated fields combined
+with ``", "`` (§2.1). The verifier needs the same ``@target-uri`` the signer used:
+behind a reverse proxy, rebuild it from the public origin, not from the backend
+address.
 
 Replay protection is the caller's job: :class:`VerifiedRequest` exposes
 ``nonce`` and ``created``; keep a cache of (key ID, nonce) or activity IDs for at
@@ -28,25 +60,33 @@ least ``max_age + max_skew`` seconds.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import datetime
 import hashlib
-import re
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from urllib.parse import urlsplit
+from typing import Any, cast
 
-from cryptography.exceptions import InvalidSignature
+import http_sf
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from http_message_signatures import (
+    HTTPMessageSignaturesException,
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    MappingKeyResolver,
+    PreparedSignature,
+    algorithms,
+)
+from http_sf.innerlist import ser_innerlist
 
 from fedpetition.core.errors import RemoteProtocolError
 from fedpetition.core.notes import Signer
 
 __all__ = [
+    "ALG_ED25519",
     "DEFAULT_LABEL",
     "BadSignatureError",
     "ComponentNotCoveredError",
@@ -68,16 +108,9 @@ __all__ = [
 ]
 
 DEFAULT_LABEL = "sig1"
-ALG_ED25519 = "ed25519"
-_DIGESTS: dict[str, Callable[[bytes], bytes]] = {
-    "sha-256": lambda b: hashlib.sha256(b).digest(),
-    "sha-512": lambda b: hashlib.sha512(b).digest(),
-}
-_DERIVED = frozenset(
-    {"@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query"}
-)
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+ALG_ED25519 = algorithms.ED25519.algorithm_id  # "ed25519", RFC 9421 §3.3.6
+_DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+_SIGNER = HTTPMessageSigner(signature_algorithm=algorithms.ED25519)
 
 
 # --------------------------------------------------------------------------- errors
@@ -129,195 +162,109 @@ class BadSignatureError(HttpSignatureError):
     """The Ed25519 signature does not verify over the reconstructed signature base."""
 
 
-# --------------------------------------------------------------------------- RFC 8941
+# --------------------------------------------------------------------------- helpers
 
 
-class _Token(str):
-    """An RFC 8941 token (serialised bare, unlike a string)."""
+@dataclass
+class _Message:
+    """A request as the library's component resolver reads it."""
 
-    __slots__ = ()
-
-
-_Bare = int | Decimal | str | bytes | bool
-_Params = list[tuple[str, _Bare]]
-_Item = tuple[_Bare, _Params]
-_InnerList = tuple[list[_Item], _Params]
-
-_KEY_START = re.compile(r"[a-z*]")
-_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
-_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
-_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_B64 = re.compile(r"[A-Za-z0-9+/=]*")
+    method: str
+    url: str
+    headers: dict[str, str]
 
 
-class _SFError(ValueError):
-    pass
+class _Verifier(HTTPMessageVerifier):
+    """The library's verifier without its wall-clock window (applied before, with ``now``)."""
+
+    def validate_created_and_expires(self, sig_input: object, max_age: object = None) -> None:
+        return None
 
 
-class _SFParser:
-    """Just enough RFC 8941 §4.2 to parse Dictionaries of Items and Inner Lists."""
-
-    def __init__(self, text: str) -> None:
-        if not text.isascii():
-            raise _SFError("non-ASCII structured field")
-        self.s = text.strip(" ")
-        self.i = 0
-
-    def _peek(self) -> str:
-        return self.s[self.i] if self.i < len(self.s) else ""
-
-    def _skip(self, chars: str) -> None:
-        while self.i < len(self.s) and self.s[self.i] in chars:
-            self.i += 1
-
-    def dictionary(self) -> dict[str, _Item | _InnerList]:
-        out: dict[str, _Item | _InnerList] = {}
-        while self.i < len(self.s):
-            key = self._key()
-            member: _Item | _InnerList
-            if self._peek() == "=":
-                self.i += 1
-                member = self._inner_list() if self._peek() == "(" else self._item()
-            else:
-                member = (True, self._params())
-            out[key] = member
-            self._skip(" \t")
-            if self.i >= len(self.s):
-                return out
-            if self._peek() != ",":
-                raise _SFError(f"expected ',' at {self.i}")
-            self.i += 1
-            self._skip(" \t")
-            if self.i >= len(self.s):
-                raise _SFError("trailing comma")
-        return out
-
-    def _inner_list(self) -> _InnerList:
-        self.i += 1  # "("
-        items: list[_Item] = []
-        while True:
-            self._skip(" ")
-            if self._peek() == ")":
-                self.i += 1
-                return items, self._params()
-            if self.i >= len(self.s):
-                raise _SFError("unterminated inner list")
-            items.append(self._item())
-            if self._peek() not in (" ", ")"):
-                raise _SFError(f"bad inner list at {self.i}")
-
-    def _item(self) -> _Item:
-        value = self._bare()
-        return value, self._params()
-
-    def _params(self) -> _Params:
-        params: dict[str, _Bare] = {}
-        while self._peek() == ";":
-            self.i += 1
-            self._skip(" ")
-            key = self._key()
-            value: _Bare = True
-            if self._peek() == "=":
-                self.i += 1
-                value = self._bare()
-            params[key] = value
-        return list(params.items())
-
-    def _key(self) -> str:
-        m = _KEY.match(self.s, self.i)
-        if m is None:
-            raise _SFError(f"expected a key at {self.i}")
-        self.i = m.end()
-        return m.group()
-
-    def _bare(self) -> _Bare:
-        c = self._peek()
-        if c == "-" or c.isdigit():
-            m = _NUMBER.match(self.s, self.i)
-            if m is None:
-                raise _SFError("bad number")
-            self.i = m.end()
-            text = m.group()
-            if m.group(1) is None:
-                if len(text.lstrip("-")) > 15:
-                    raise _SFError("integer too long")
-                return int(text)
-            whole, frac = text.lstrip("-").split(".")
-            if len(whole) > 12 or len(frac) > 3:
-                raise _SFError("decimal too long")
-            return Decimal(text)
-        if c == '"':
-            return self._string()
-        if c == ":":
-            end = self.s.find(":", self.i + 1)
-            if end < 0:
-                raise _SFError("unterminated byte sequence")
-            chunk = self.s[self.i + 1 : end]
-            self.i = end + 1
-            if _B64.fullmatch(chunk) is None:
-                raise _SFError("bad base64")
-            try:
-                return base64.b64decode(chunk, validate=True)
-            except binascii.Error as e:
-                raise _SFError("bad base64") from e
-        if c == "?":
-            flag = self.s[self.i + 1 : self.i + 2]
-            if flag not in ("0", "1"):
-                raise _SFError("bad boolean")
-            self.i += 2
-            return flag == "1"
-        m = _TOKEN.match(self.s, self.i)
-        if m is None:
-            raise _SFError(f"unexpected character at {self.i}")
-        self.i = m.end()
-        return _Token(m.group())
-
-    def _string(self) -> str:
-        self.i += 1
-        out: list[str] = []
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            self.i += 1
-            if c == "\\":
-                nxt = self.s[self.i : self.i + 1]
-                if nxt not in ('"', "\\"):
-                    raise _SFError("bad escape")
-                out.append(nxt)
-                self.i += 1
-            elif c == '"':
-                return "".join(out)
-            elif not " " <= c <= "~":
-                raise _SFError("bad string character")
-            else:
-                out.append(c)
-        raise _SFError("unterminated string")
+def _fields(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-case names, values trimmed, repeated fields combined (RFC 9421 §2.1)."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        value = value.strip(" \t")
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
 
 
-def _ser_bare(value: _Bare) -> str:
-    if isinstance(value, bool):
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) >= 10**15:
-            raise ValueError("integer out of range")
-        return str(value)
-    if isinstance(value, Decimal):
-        text = format(value.quantize(Decimal("0.001")).normalize(), "f")
-        return text if "." in text else text + ".0"
-    if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode("ascii") + ":"
-    if isinstance(value, _Token):
-        return str(value)
-    if not all(" " <= c <= "~" for c in value):
-        raise ValueError("string has characters RFC 8941 cannot carry")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _parse_dictionary(name: str, value: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+    try:
+        parsed = http_sf.parse(value.encode("ascii"), tltype="dictionary")
+    except ValueError as e:  # http_sf.StructuredFieldError, UnicodeEncodeError
+        raise MalformedSignatureHeaderError(f"{name}: {e}") from e
+    return cast(dict[str, tuple[Any, dict[str, Any]]], parsed)
 
 
-def _ser_params(params: _Params) -> str:
-    return "".join(f";{k}" if v is True else f";{k}={_ser_bare(v)}" for k, v in params)
+def _int_param(params: Mapping[str, object], name: str) -> int | None:
+    value = params.get(name)
+    if value is not None and type(value) is not int:
+        raise MalformedSignatureHeaderError(f"parameter {name!r} must be an integer")
+    return value
 
 
-def _ser_inner_list(items: Sequence[str], params: _Params) -> str:
-    return "(" + " ".join(_ser_bare(c) for c in items) + ")" + _ser_params(params)
+def _str_param(params: Mapping[str, object], name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and not isinstance(value, str):  # an http_sf.Token is no str
+        raise MalformedSignatureHeaderError(f"parameter {name!r} must be a string")
+    return value
+
+
+def _params(
+    created: int | None,
+    expires: int | None,
+    nonce: str | None,
+    alg: str | None,
+    key_id: str | None,
+    tag: str | None,
+) -> dict[str, int | str]:
+    """Signature parameters in the protocol's order (spec §14.5), the absent left out."""
+    given = {"created": created, "expires": expires, "nonce": nonce, "alg": alg,
+             "keyid": key_id, "tag": tag}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _prepare(
+    message: _Message,
+    components: Sequence[str],
+    params: dict[str, int | str],
+    *,
+    body: bytes | None = None,
+    label: str = DEFAULT_LABEL,
+) -> PreparedSignature:
+    """The library's signing input, with ``params`` (in their order) as its parameters.
+
+    Without ``body``, a ``Content-Digest`` in the message is kept as it is.
+    """
+    keep_digest = body is None and any(k.lower() == "content-digest" for k in message.headers)
+    prepared = _SIGNER.prepare(
+        message,
+        key_id="",  # replaced with params below
+        created=datetime.datetime.fromtimestamp(0, tz=datetime.UTC),
+        include_alg=False,
+        covered_component_ids=components,
+        body=body,
+        use_existing_digest=keep_digest,
+        label=label,
+    )
+    return _reorder(prepared, params)
+
+
+def _reorder(prepared: PreparedSignature, params: dict[str, int | str]) -> PreparedSignature:
+    """``prepared`` with other signature parameters: the last base line is ``@signature-params``.
+
+    The covered components (the library may have added ``content-digest``) are kept.
+    """
+    covered = _parse_dictionary("prepared", f"p={prepared.signature_params}")["p"][0]
+    signature_params = ser_innerlist((covered, dict(params)))
+    lines = prepared.signature_base.split(b"\n")
+    lines[-1] = b'"@signature-params": ' + signature_params.encode("ascii")
+    return PreparedSignature(
+        b"\n".join(lines), signature_params, prepared.label, prepared.algorithm_id
+    )
 
 
 # --------------------------------------------------------------------------- RFC 9530
@@ -325,12 +272,10 @@ def _ser_inner_list(items: Sequence[str], params: _Params) -> str:
 
 def content_digest(body: bytes, algorithms: Sequence[str] = ("sha-256",)) -> str:
     """The ``Content-Digest`` value for ``body`` (RFC 9530 §2), e.g. ``sha-256=:…:``."""
-    parts = []
     for alg in algorithms:
         if alg not in _DIGESTS:
             raise ValueError(f"unsupported digest algorithm {alg!r}")
-        parts.append(f"{alg}={_ser_bare(_DIGESTS[alg](body))}")
-    return ", ".join(parts)
+    return http_sf.ser({alg: _DIGESTS[alg](body).digest() for alg in algorithms})
 
 
 def verify_content_digest(header: str, body: bytes) -> None:
@@ -339,18 +284,13 @@ def verify_content_digest(header: str, body: bytes) -> None:
     Every member with a supported algorithm (sha-256, sha-512) must match, and there
     must be at least one; members with other algorithms are ignored (RFC 9530 §2).
     """
-    try:
-        members = _SFParser(header).dictionary()
-    except _SFError as e:
-        raise MalformedSignatureHeaderError(f"Content-Digest: {e}") from e
     checked = 0
-    for alg, member in members.items():
+    for alg, (value, _) in _parse_dictionary("Content-Digest", header).items():
         if alg not in _DIGESTS:
             continue
-        value = member[0]
         if not isinstance(value, bytes):
             raise MalformedSignatureHeaderError(f"Content-Digest: {alg} is not a byte sequence")
-        if value != _DIGESTS[alg](body):
+        if not hmac.compare_digest(value, _DIGESTS[alg](body).digest()):
             raise DigestMismatchError(f"Content-Digest {alg} does not match the body")
         checked += 1
     if checked == 0:
@@ -373,80 +313,6 @@ class VerifiedRequest:
     tag: str | None = None
 
 
-def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        value = value.strip(" \t")
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
-
-
-def _derived(name: str, method: str, url: str) -> str:
-    if name == "@method":
-        return method
-    if name == "@target-uri":
-        return url
-    parts = urlsplit(url)
-    if name == "@scheme":
-        return parts.scheme.lower()
-    path = parts.path or "/"
-    if name == "@path":
-        return path
-    if name == "@query":
-        return "?" + parts.query
-    if name == "@request-target":
-        return path + ("?" + parts.query if parts.query else "")
-    # @authority: lowercase host, default port omitted (RFC 9421 §2.2.3)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError as e:
-        raise MalformedSignatureHeaderError(f"bad port in {url!r}") from e
-    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
-        host = f"{host}:{port}"
-    return host
-
-
-def _check_component(name: str) -> None:
-    if name.startswith("@"):
-        if name not in _DERIVED:
-            raise MalformedSignatureHeaderError(f"unsupported derived component {name!r}")
-    elif _FIELD_NAME.fullmatch(name) is None:
-        raise MalformedSignatureHeaderError(f"bad component identifier {name!r}")
-
-
-def _base(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    components: Sequence[str],
-    params: _Params,
-) -> bytes:
-    lower = _lower_headers(headers)
-    if len(set(components)) != len(components):
-        raise MalformedSignatureHeaderError("a component is covered twice")
-    lines = []
-    for name in components:
-        _check_component(name)
-        if name.startswith("@"):
-            value = _derived(name, method, url)
-        elif name in lower:
-            value = lower[name]
-        else:
-            raise BadSignatureError(f"covered header field {name!r} is not in the message")
-        if "\n" in value or "\r" in value:
-            raise MalformedSignatureHeaderError(f"component {name!r} contains a line break")
-        lines.append(f'"{name}": {value}')
-    lines.append(f'"@signature-params": {_ser_inner_list(components, params)}')
-    text = "\n".join(lines)
-    if not text.isascii():
-        raise MalformedSignatureHeaderError("signature base is not ASCII")
-    return text.encode("ascii")
-
-
 def signature_base(
     method: str,
     url: str,
@@ -461,31 +327,11 @@ def signature_base(
     tag: str | None = None,
 ) -> bytes:
     """The RFC 9421 §2.5 signature base (parameters in this order, when given)."""
-    return _base(
-        method, url, headers, components, _make_params(created, expires, nonce, alg, key_id, tag)
-    )
-
-
-def _make_params(
-    created: int | None,
-    expires: int | None,
-    nonce: str | None,
-    alg: str | None,
-    key_id: str | None,
-    tag: str | None,
-) -> _Params:
-    params: _Params = []
-    for name, value in (
-        ("created", created),
-        ("expires", expires),
-        ("nonce", nonce),
-        ("alg", alg),
-        ("keyid", key_id),
-        ("tag", tag),
-    ):
-        if value is not None:
-            params.append((name, value))
-    return params
+    params = _params(created, expires, nonce, alg, key_id, tag)
+    try:
+        return _prepare(_Message(method, url, dict(headers)), components, params).signature_base
+    except (HTTPMessageSignaturesException, ValueError) as e:
+        raise BadSignatureError(f"no signature base: {e}") from e
 
 
 def sign_request(
@@ -508,67 +354,52 @@ def sign_request(
 
     Covers ``@method``, ``@target-uri``, ``content-digest`` (when ``body`` is not
     empty; the digest header is computed and returned too) and ``date`` when
-    ``headers`` has one. ``components`` replaces that list entirely (used to
-    reproduce the RFC examples, or to cover more fields such as ``content-type``).
+    ``headers`` has one. ``components`` replaces that list (used to reproduce the
+    RFC examples, or to cover more fields such as ``content-type``), but a body's
+    ``content-digest`` is always covered. Raises ``ValueError`` if the request
+    cannot be signed (a covered field missing, a bad label or URL).
     """
-    out: dict[str, str] = {}
-    all_headers = dict(headers)
-    if body:
-        out["Content-Digest"] = content_digest(body)
-        all_headers = {k: v for k, v in all_headers.items() if k.lower() != "content-digest"}
-        all_headers["Content-Digest"] = out["Content-Digest"]
     if components is None:
-        lower = {k.lower() for k in headers}
         components = ["@method", "@target-uri"]
         if body:
             components.append("content-digest")
-        if "date" in lower:
+        if any(name.lower() == "date" for name in headers):
             components.append("date")
-    if _KEY.fullmatch(label) is None:
-        raise ValueError(f"invalid signature label {label!r}")
-    params = _make_params(
+    # A body gets a fresh digest (the library adds it), replacing any given one.
+    message = _Message(method, url, {
+        k: v for k, v in headers.items() if not (body and k.lower() == "content-digest")
+    })
+    params = _params(
         created, expires, nonce, ALG_ED25519 if include_alg else None, key_id, tag
     )
     try:
-        base = _base(method, url, all_headers, components, params)
-    except HttpSignatureError as e:
+        prepared = _prepare(message, components, params, body=body or None, label=label)
+        _SIGNER.apply(message, prepared, private_key.sign(prepared.signature_base))
+    except (HTTPMessageSignaturesException, ValueError) as e:
         raise ValueError(f"cannot sign: {e}") from e
-    signature = private_key.sign(base)
-    out["Signature-Input"] = f"{label}={_ser_inner_list(components, params)}"
-    out["Signature"] = f"{label}={_ser_bare(signature)}"
-    return out
+    names = ("Content-Digest", "Signature-Input", "Signature") if body else (
+        "Signature-Input", "Signature")
+    return {name: message.headers[name] for name in names}
 
 
-def _find_param(params: _Params, name: str) -> _Bare | None:
-    for key, value in params:
-        if key == name:
-            return value
-    return None
+def _signature_inputs(
+    fields: Mapping[str, str], label: str | None
+) -> tuple[str, dict[str, tuple[Any, dict[str, Any]]]]:
+    """The parsed ``Signature-Input`` and the label to verify (by default the first)."""
+    if "signature-input" not in fields:
+        raise MissingSignatureError("no Signature-Input header field")
+    inputs = _parse_dictionary("Signature-Input", fields["signature-input"])
+    if label is None:
+        if not inputs:
+            raise MissingSignatureError("empty Signature-Input")
+        label = next(iter(inputs))
+    return label, inputs
 
 
-def _int_param(params: _Params, name: str) -> int | None:
-    value = _find_param(params, name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedSignatureHeaderError(f"parameter {name!r} must be an integer")
-    return value
-
-
-def _str_param(params: _Params, name: str) -> str | None:
-    value = _find_param(params, name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or isinstance(value, _Token):
-        raise MalformedSignatureHeaderError(f"parameter {name!r} must be a string")
-    return value
-
-
-def _parse_dict(headers: Mapping[str, str], name: str) -> dict[str, _Item | _InnerList]:
-    try:
-        return _SFParser(headers[name]).dictionary()
-    except _SFError as e:
-        raise MalformedSignatureHeaderError(f"{name}: {e}") from e
+def _inner_list(member: tuple[Any, dict[str, Any]] | None) -> tuple[list[Any], dict[str, Any]]:
+    if member is None or not isinstance(member[0], list):
+        raise MalformedSignatureHeaderError("Signature-Input member is not an inner list")
+    return member[0], member[1]
 
 
 def signature_key_id(headers: Mapping[str, str], label: str | None = None) -> str:
@@ -576,16 +407,9 @@ def signature_key_id(headers: Mapping[str, str], label: str | None = None) -> st
 
     Lets a server find (fetch) the key before calling :func:`verify_request`.
     """
-    lower = _lower_headers(headers)
-    if "signature-input" not in lower:
-        raise MissingSignatureError("no Signature-Input header field")
-    inputs = _parse_dict(lower, "signature-input")
-    if not inputs:
-        raise MissingSignatureError("empty Signature-Input")
-    member = inputs.get(label if label is not None else next(iter(inputs)))
-    if member is None or not isinstance(member[0], list):
-        raise MalformedSignatureHeaderError("Signature-Input member is not an inner list")
-    key_id = _str_param(member[1], "keyid")
+    label, inputs = _signature_inputs(_fields(headers), label)
+    _, params = _inner_list(inputs.get(label))
+    key_id = _str_param(params, "keyid")
     if key_id is None:
         raise MalformedSignatureHeaderError("signature has no keyid parameter")
     return key_id
@@ -615,30 +439,22 @@ def verify_request(
     seconds of grace. ``resolve_key`` maps a key ID to a raw 32-byte Ed25519 public
     key and may raise anything for an unknown key.
     """
-    lower = _lower_headers(headers)
-    if "signature-input" not in lower or "signature" not in lower:
+    fields = _fields(headers)
+    if "signature-input" not in fields or "signature" not in fields:
         raise MissingSignatureError("no Signature-Input and Signature header fields")
-    inputs = _parse_dict(lower, "signature-input")
-    signatures = _parse_dict(lower, "signature")
-    if label is None:
-        if not inputs:
-            raise MissingSignatureError("empty Signature-Input")
-        label = next(iter(inputs))
+    label, inputs = _signature_inputs(fields, label)
+    signatures = _parse_dictionary("Signature", fields["signature"])
     if label not in inputs or label not in signatures:
         raise MissingSignatureError(f"no signature labelled {label!r}")
-    member = inputs[label]
-    if not isinstance(member[0], list):
-        raise MalformedSignatureHeaderError("Signature-Input member is not an inner list")
-    items, params = member[0], member[1]
+    items, params = _inner_list(inputs[label])
     covered: list[str] = []
     for value, item_params in items:
-        if not isinstance(value, str) or isinstance(value, _Token):
+        if not isinstance(value, str):
             raise MalformedSignatureHeaderError("component identifiers must be strings")
         if item_params:
             raise MalformedSignatureHeaderError("component parameters are not supported")
         covered.append(value)
-    sig_value = signatures[label][0]
-    if not isinstance(sig_value, bytes):
+    if not isinstance(signatures[label][0], bytes):
         raise MalformedSignatureHeaderError("Signature member is not a byte sequence")
 
     created = _int_param(params, "created")
@@ -653,6 +469,9 @@ def verify_request(
         raise MalformedSignatureHeaderError("signature has no keyid parameter")
     if alg is not None and alg != ALG_ED25519:
         raise UnsupportedAlgorithmError(f"unsupported signature algorithm {alg!r}")
+    unknown = sorted(set(params) - HTTPMessageVerifier.signature_metadata_parameters)
+    if unknown:
+        raise MalformedSignatureHeaderError(f"unsupported signature parameters {unknown}")
 
     if required_components is None:
         required_components = ["@method", "@target-uri"]
@@ -669,8 +488,8 @@ def verify_request(
     if expires is not None and now > expires + max_skew:
         raise SignatureExpiredError(f"signature expired at {expires} (now {now})")
 
-    if "content-digest" in lower:
-        verify_content_digest(lower["content-digest"], body or b"")
+    if "content-digest" in fields:
+        verify_content_digest(fields["content-digest"], body or b"")
 
     try:
         raw_key = resolve_key(key_id)
@@ -680,11 +499,17 @@ def verify_request(
     except Exception as e:
         raise UnknownKeyError(f"cannot resolve key {key_id!r}: {e}") from e
 
-    base = _base(method, url, lower, covered, params)
+    # The library sees this signature alone, so it needs no tag to pick it.
+    fields["signature-input"] = http_sf.ser({label: inputs[label]})
+    fields["signature"] = http_sf.ser({label: signatures[label]})
+    verifier = _Verifier(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={key_id: public_key}, private_keys={}),
+    )
     try:
-        public_key.verify(sig_value, base)
-    except InvalidSignature:
-        raise BadSignatureError(f"signature {label!r} by {key_id!r} does not verify") from None
+        verifier.verify(_Message(method, url, fields), max_age=None)
+    except HTTPMessageSignaturesException as e:
+        raise BadSignatureError(f"signature {label!r} by {key_id!r} does not verify: {e}") from e
     return VerifiedRequest(
         key_id=key_id,
         created=created,

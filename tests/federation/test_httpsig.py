@@ -357,7 +357,10 @@ def test_round_trip_notes_signer_and_derived_components() -> None:
         b'"@path": /a%20b',
         b'"@query": ?',
         b'"@scheme": https',
-        b'"@request-target": /a%20b',
+        # RFC 9421 §2.2.5: the request target as in the request line, origin-form
+        # absolute-path ["?" query] (RFC 9112 §3.2.1); the URL's query is present,
+        # though empty, and its "?" is not dropped (RFC 3986 §6.2.3).
+        b'"@request-target": /a%20b?',
     ]
     result = verify_request(
         "PUT",
