@@ -35,6 +35,7 @@ from fedpetition.core.errors import LocalProtocolError
 from fedpetition.core.log import LogAppender
 from fedpetition.core.merkle import inclusion_proof
 from fedpetition.core.notes import SIG_TYPE_COSIGNATURE_V1, Signer, add_signature_lines, cosign
+from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.core.receipts import Receipt
 
 T0 = 1_772_323_200  # 2026-03-01T00:00:00Z: the simulated petition opens
@@ -97,7 +98,12 @@ def simulate(spec: SimulationSpec, write: Writer, *, progress: Progress | None =
     origin = hosts[0]
     petition_id = f"{origin}/clean-air-{spec.seed}"
 
-    versions = _petition_versions(petition_id)
+    # A simulated origin's VOPRF key, derived from its public key so that the rest of
+    # the simulation stays the same for a seed. Simulated nullifiers are not VOPRF
+    # outputs (a million evaluations would dominate the run): verifiers treat them as
+    # opaque 32-byte values either way (spec §4.4).
+    _, oprf_key = petition_key_pair(signers[origin].public_key, petition_id)
+    versions = _petition_versions(petition_id, oprf_key)
     documents = [sign_petition(v, signers[origin]) for v in versions]
     digests = [d.digest for d in documents]
     roster = HostRoster(
@@ -232,7 +238,7 @@ def _partial_hash_tiles(appender: LogAppender) -> list[tuple[tiles.TileCoord, by
             ((tiles.parse_path(p), d) for p, d in appender.partial_files()) if c.kind == "hash"]
 
 
-def _petition_versions(petition_id: str) -> list[PetitionVersion]:
+def _petition_versions(petition_id: str, oprf_key: bytes) -> list[PetitionVersion]:
     """Version 1, then a correction two days later (spec §3.2: both count)."""
     title = {"fr": "Pour un air propre dans nos villes", "en": "For clean air in our cities"}
     text_fr = ("Nous demandons des zones à faibles émissions effectives, des transports publics "
@@ -242,12 +248,13 @@ def _petition_versions(petition_id: str) -> list[PetitionVersion]:
     first = PetitionVersion(
         id=petition_id, version=1, previous=None, languages=("fr", "en"), title=title,
         text={"fr": text_fr, "en": text_en}, addressee="Ministère de la Transition écologique",
-        created=T0, deadline=T0 + 90 * DAY, thresholds=(10_000, 100_000, 1_000_000),
+        created=T0, deadline=T0 + 90 * DAY, oprf_key=oprf_key,
+        thresholds=(10_000, 100_000, 1_000_000),
     )
     second = PetitionVersion(
         id=petition_id, version=2, previous=first.digest, languages=("fr", "en"), title=title,
         text={"fr": text_fr.replace("effectives", "réellement appliquées"), "en": text_en},
         addressee=first.addressee, created=T0 + 2 * DAY, deadline=first.deadline,
-        thresholds=first.thresholds,
+        oprf_key=oprf_key, thresholds=first.thresholds,
     )
     return [first, second]

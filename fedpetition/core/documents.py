@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import encoding, names
+from . import encoding, names, voprf
 from .errors import DecodeError, LocalProtocolError, SignatureError
 from .notes import SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, Signer, VerifierKey
 
@@ -107,6 +107,7 @@ class PetitionVersion:
     addressee: str
     created: int
     deadline: int
+    oprf_key: bytes  # the origin's VOPRF public key for this petition (spec §4.4)
     thresholds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -117,6 +118,9 @@ class PetitionVersion:
 
     def _check(self) -> None:
         names.check_petition_id(self.id)
+        if not isinstance(self.oprf_key, bytes):
+            raise DecodeError("oprf_key must be a byte string")
+        voprf.decode_element(self.oprf_key, "oprf_key")
         if not _is_int(self.version) or self.version < 1:
             raise DecodeError("petition version must be a positive integer")
         if (self.previous is None) != (self.version == 1):
@@ -158,6 +162,7 @@ class PetitionVersion:
             "addressee": self.addressee,
             "created": self.created,
             "deadline": self.deadline,
+            "oprf_key": self.oprf_key,
             "thresholds": list(self.thresholds),
         }
 
@@ -172,7 +177,7 @@ class PetitionVersion:
     def decode(cls, body: bytes) -> PetitionVersion:
         doc = encoding.decode_map(body, "petition document")
         fields = {"type", "id", "version", "previous", "languages", "title", "text",
-                  "addressee", "created", "deadline", "thresholds"}
+                  "addressee", "created", "deadline", "oprf_key", "thresholds"}
         _expect_keys(doc, fields, set(), "petition document")
         if doc["type"] != "petition":
             raise DecodeError("petition document type must be 'petition'")
@@ -195,6 +200,7 @@ class PetitionVersion:
                 addressee=doc["addressee"],
                 created=doc["created"],
                 deadline=doc["deadline"],
+                oprf_key=doc["oprf_key"],
                 thresholds=tuple(doc["thresholds"]),
             )
         except LocalProtocolError as e:
@@ -361,3 +367,5 @@ def check_version_chain(versions: Sequence[PetitionVersion], digests: Sequence[b
                 raise DecodeError(f"version {number} does not chain to version {number - 1}")
             if version.created < versions[number - 2].created:
                 raise DecodeError(f"version {number} is older than version {number - 1}")
+            if version.oprf_key != versions[0].oprf_key:
+                raise DecodeError(f"version {number} changes the petition's oprf_key")

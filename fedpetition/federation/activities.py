@@ -59,6 +59,7 @@ __all__ = [
     "OriginError",
     "PetitionObject",
     "activity",
+    "b64",
     "checkpoint_object",
     "new_activity_id",
     "origin_of",
@@ -68,6 +69,7 @@ __all__ = [
     "petition_id_of_url",
     "petition_object",
     "petition_url",
+    "unb64",
 ]
 
 CONTEXT: list[Any] = [AS_CONTEXT, {"fedpetition": FEDPETITION_NS}]
@@ -118,18 +120,18 @@ def petition_id_of_url(url: object) -> str:
         raise DecodeError(f"petition URL: {e}") from e
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(value: object, what: str) -> bytes:
+def unb64(value: object, what: str) -> bytes:
     if not isinstance(value, str) or len(value) > MAX_DOCUMENT * 4 // 3 + 4:
         raise DecodeError(f"{what} is not base64 text")
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as e:
         raise DecodeError(f"{what} is not base64") from e
-    if _b64(data) != value:
+    if b64(data) != value:
         raise DecodeError(f"{what} is not canonical base64")
     return data
 
@@ -160,8 +162,8 @@ def petition_object(
         "attributedTo": f"{base_url}/actor",
         "name": title,
         "url": page,
-        "fedpetition:versions": [_b64(v) for v in versions],
-        "fedpetition:hosts": _b64(roster),
+        "fedpetition:versions": [b64(v) for v in versions],
+        "fedpetition:hosts": b64(roster),
         "fedpetition:closed": closed,
     }
 
@@ -181,8 +183,8 @@ def parse_petition_object(doc: object) -> PetitionObject:
     return PetitionObject(
         url,
         petition_id,
-        tuple(_unb64(v, f"petition version {i}") for i, v in enumerate(versions, start=1)),
-        _unb64(doc.get("fedpetition:hosts"), "petition roster"),
+        tuple(unb64(v, f"petition version {i}") for i, v in enumerate(versions, start=1)),
+        unb64(doc.get("fedpetition:hosts"), "petition roster"),
         closed,
     )
 

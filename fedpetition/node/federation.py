@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedpetition import __version__
-from fedpetition.core import names, tiles
+from fedpetition.core import names, nullifiers, tiles, voprf
 from fedpetition.core.documents import (
     Host,
     HostRoster,
@@ -71,7 +71,7 @@ from fedpetition.federation.peers import Peers
 from fedpetition.node.errors import NodeError
 from fedpetition.node.sequencer import PetitionLog
 from fedpetition.node.service import RESERVED_SLUGS, InputError, Node, PetitionView
-from fedpetition.node.storage import PetitionRecord
+from fedpetition.node.storage import PetitionRecord, SignatureRecord
 from fedpetition.node.storage.base import (
     REQUEST_ACCEPTED,
     REQUEST_PENDING,
@@ -86,6 +86,10 @@ WITNESS_PATH = "/witness/add-checkpoint"
 SEEN_SECONDS = 2 * 86400  # activity ids are remembered well past the signature window
 COSIGN_RETRY_SECONDS = 15.0  # a checkpoint short of its quorum is offered again after this
 FETCH_CONCURRENCY = 8  # entry bundles fetched at once from one host
+EVALUATE_PATH = "/petitions/{slug}/evaluate"
+MAX_EVALUATION_BATCH = 256  # blinded elements in one request to the origin
+EVALUATIONS_PER_HOST_PER_HOUR = 3600  # requests, each of at most MAX_EVALUATION_BATCH
+NULLIFIER_RETRY_SECONDS = 5.0  # a host waits this long after the origin failed to answer
 USER_AGENT = f"fedpetition/{__version__}"
 
 
@@ -160,6 +164,7 @@ class Federation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retries: dict[int, asyncio.TimerHandle] = {}  # petition -> next cosigning round
         self._closed = False
+        self._nullifiers_wanted = asyncio.Event()
         node.federation = self
         node.sequencer.on_commit = self._committed
 
@@ -653,6 +658,106 @@ class Federation:
             return line
         return None
 
+    # -- nullifiers (spec §4.4) ------------------------------------------------
+    async def evaluate(self, actor: Actor, slug: str, body: object) -> dict[str, Any]:
+        """The origin blindly evaluates a host's batch of nullifier inputs, with a proof."""
+        view = await self.node.petition(slug)
+        record = view.record
+        if not record.is_local:
+            raise InputError("this node is not the petition's origin", status=404,
+                             code="not_found")
+        if actor.node_name == self.name or all(h.name != actor.node_name
+                                               for h in view.roster.hosts):
+            raise acts.OriginError(f"{actor.node_name} is not a host of this petition")
+        if not isinstance(body, dict) or not isinstance(body.get("blinded"), list):
+            raise DecodeError("send {\"blinded\": [base64 elements]}")
+        blinded = [acts.unb64(item, "blinded element") for item in body["blinded"]]
+        if not 1 <= len(blinded) <= MAX_EVALUATION_BATCH:
+            raise DecodeError(f"send 1 to {MAX_EVALUATION_BATCH} blinded elements")
+        await self.node.limit(f"evaluate:{actor.node_name}:{record.id}",
+                              EVALUATIONS_PER_HOST_PER_HOUR)
+        secret, public = self.node.data_key.oprf_key_pair(record.petition_id)
+        evaluated, proof = await asyncio.to_thread(voprf.blind_evaluate, secret, public,
+                                                   blinded)
+        # Counted durably before the answer leaves: the published counts never lag
+        # behind what a host could have turned into nullifiers.
+        await self.storage.add_evaluations(record.id, actor.node_name, len(blinded))
+        return {"evaluated": [acts.b64(e) for e in evaluated], "proof": acts.b64(proof)}
+
+    def nullifiers_wanted(self) -> None:
+        """A host's signer confirmed: ask the origin for nullifiers now."""
+        self._nullifiers_wanted.set()
+
+    async def _nullifier_loop(self) -> None:
+        while True:
+            self._nullifiers_wanted.clear()
+            delay = 1.0
+            try:
+                if not await self.fetch_nullifiers():
+                    delay = NULLIFIER_RETRY_SECONDS
+            except (FedPetitionError, OSError) as e:
+                log.warning("getting nullifiers failed: %s", e)
+                delay = NULLIFIER_RETRY_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nullifiers_wanted.wait(), delay)
+
+    async def fetch_nullifiers(self) -> bool:
+        """Get the nullifiers of confirmed signatures on hosted petitions from their origins.
+
+        The inputs are blinded (the origin learns nothing about the addresses), the
+        origin's batched proof is checked against the key in the signed petition
+        document, then the nullifiers are stored and the entries queued. Returns
+        False if an origin could not be reached (the signatures wait, nothing lost).
+        """
+        awaiting = await self.storage.awaiting_nullifiers(MAX_EVALUATION_BATCH * 4)
+        by_petition: dict[int, list[SignatureRecord]] = {}
+        for item in awaiting:
+            by_petition.setdefault(item.petition, []).append(item)
+        reached = True
+        for petition, items in by_petition.items():
+            record = await self.storage.petition_by_id(petition)
+            if record is None:
+                continue
+            for start in range(0, len(items), MAX_EVALUATION_BATCH):
+                batch = items[start:start + MAX_EVALUATION_BATCH]
+                try:
+                    done = await self._nullifiers_for(record, batch)
+                except FedPetitionError as e:
+                    log.warning("the origin of %s gave no nullifiers: %s", record.petition_id,
+                                e)
+                    reached = False
+                    break
+                await self.storage.set_nullifiers(done)
+        return reached
+
+    async def _nullifiers_for(self, record: PetitionRecord, batch: list[SignatureRecord]
+                              ) -> list[tuple[int, bytes]]:
+        view = await self.node.view_of(record)
+        if record.is_local:  # confirmed before the node knew itself the origin: none left
+            return [(item.id, nullifier) for item in batch if (nullifier := self.node.
+                    local_nullifier(record, self.node.signer_email(item, record))) is not None]
+        inputs = [nullifiers.nullifier_input(record.petition_id,
+                                             self.node.signer_email(item, record))
+                  for item in batch]
+        blinds, blinded = zip(*(voprf.blind(data) for data in inputs), strict=True)
+        url = record.origin_url
+        assert url is not None
+        slug = url.rsplit("/", 1)[1]
+        origin = self.peers.base_of(names.petition_origin(record.petition_id))
+        answer = await self.peers.post(
+            origin + EVALUATE_PATH.format(slug=slug),
+            _json({"blinded": [acts.b64(b) for b in blinded]}), "application/json")
+        try:
+            body = json.loads(answer.body)
+            evaluated = [acts.unb64(e, "evaluated element") for e in body["evaluated"]]
+            proof = acts.unb64(body["proof"], "proof")
+        except (ValueError, KeyError, TypeError) as e:
+            raise DecodeError(f"the origin's evaluation is malformed: {e}") from e
+        outputs = voprf.finalize(inputs, list(blinds), evaluated, list(blinded), proof,
+                                 view.latest.oprf_key)
+        return [(item.id, nullifiers.nullifier(output))
+                for item, output in zip(batch, outputs, strict=True)]
+
     # -- the federated count --------------------------------------------------
     def _request_refresh(self, petition: int, notes: Mapping[str, str] | None = None) -> None:
         """Refresh the petition's count soon; requests arriving meanwhile are merged.
@@ -786,6 +891,7 @@ class Federation:
     async def start(self) -> None:
         """Background work: deliveries, publishing pending checkpoints, following counts."""
         self._spawn(self.deliverer.run(), "deliveries")
+        self._spawn(self._nullifier_loop(), "nullifiers")
         for record in await self.storage.petitions():
             view = await self.node.view_of(record)
             if view.hosting:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fedpetition.core.errors import DecodeError, LocalProtocolError
 from fedpetition.core.names import check_node_name
 from fedpetition.core.notes import Signer
+from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.node.errors import AddressError, ConfigError, SealError
 from fedpetition.node.mail import normalise_email
 
@@ -248,20 +249,13 @@ class DataKey:
         """
         return _hmac(self._index_key, _signer_message(petition_id, normalised_email))
 
-    def nullifier(self, petition_id: str, normalised_email: str) -> bytes:
-        """The signer's 32-byte nullifier for a petition: INTERIM derivation.
+    def oprf_key_pair(self, petition_id: str) -> tuple[bytes, bytes]:
+        """This node's VOPRF key pair (skS, pkS) for a petition it starts (spec §4.4).
 
-        HMAC-SHA256 under this node's own subkey, over the petition id and the
-        normalised email. It has two of the properties spec §4.4 fixes (one value per
-        petition and signer; unlinkable across petitions; not computable from the
-        address without a key) but NOT the cross-host one: another node derives a
-        different value for the same person, so a signer who signs on two nodes is
-        counted twice in the federated tally. Version 0.2 replaces this with an RFC
-        9497 VOPRF evaluated by the petition's origin, which every host obtains
-        alike. Store each nullifier with its row rather than recomputing it: after
-        the switch, old entries keep their old nullifiers.
+        Derived, never stored: the same data key gives the same key again, and the
+        public key goes into the petition's signed versions.
         """
-        return _hmac(self._nullifier_key, _signer_message(petition_id, normalised_email))
+        return petition_key_pair(self._nullifier_key, petition_id)
 
     def mac(self, purpose: bytes, data: bytes) -> bytes:
         """A 32-byte tag over ``data`` for one ``purpose`` (e.g. b"csrf")."""

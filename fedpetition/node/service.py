@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fedpetition.core import encoding, names, tiles
+from fedpetition.core import encoding, names, nullifiers, tiles, voprf
 from fedpetition.core.documents import (
     Host,
     HostRoster,
@@ -210,8 +210,8 @@ class Node:
 
     async def login(self, name: str, password: str, client: str = "unknown") -> str | None:
         # Guessing passwords costs a scrypt each, and is limited per client and account.
-        await self._limit(f"login-ip:{client}", LOGIN_ATTEMPTS_PER_HOUR)
-        await self._limit(f"login-name:{name[:100]}", LOGIN_ATTEMPTS_PER_HOUR)
+        await self.limit(f"login-ip:{client}", LOGIN_ATTEMPTS_PER_HOUR)
+        await self.limit(f"login-name:{name[:100]}", LOGIN_ATTEMPTS_PER_HOUR)
         organiser = await self.storage.organiser_by_name(name)
         if organiser is None or not check_password(password, organiser.password_hash):
             return None
@@ -322,6 +322,9 @@ class Node:
                 addressee=_clean_text(data.get("addressee"), "addressee", 300),
                 created=now,
                 deadline=deadline,
+                # The petition's VOPRF key is the origin's, fixed by version 1 (spec §4.4).
+                oprf_key=latest.oprf_key if latest else self.data_key.oprf_key_pair(
+                    petition_id)[1],
                 thresholds=tuple(thresholds),
             )
             version.encode()  # values it checks may still not encode (a threshold >= 2**64)
@@ -370,7 +373,7 @@ class Node:
         return roster
 
     # -- signing --------------------------------------------------------------
-    async def _limit(self, key: str, limit: int) -> None:
+    async def limit(self, key: str, limit: int) -> None:
         now = self.now()
         if self.limiter.hit(key, now) > limit:
             raise RateLimited(self.limiter.retry_after(now))
@@ -394,8 +397,8 @@ class Node:
                     "region must be an ISO 3166 code such as FR or FR-IDF", field="region"
                 ) from e
         limits = self.config.limits
-        await self._limit(f"sign-ip:{client}", limits.sign_per_ip_per_hour)
-        await self._limit(
+        await self.limit(f"sign-ip:{client}", limits.sign_per_ip_per_hour)
+        await self.limit(
             f"sign-domain:{email_domain(email)}", limits.sign_per_email_domain_per_hour
         )
         petition_id = view.record.petition_id
@@ -481,7 +484,7 @@ class Node:
             raise NodeError("a stored signature does not open with this node's data key") from e
 
     async def confirm(self, token: str, client: str = "unknown") -> SignerView:
-        await self._limit(f"confirm-ip:{client}", self.config.limits.confirm_per_ip_per_hour)
+        await self.limit(f"confirm-ip:{client}", self.config.limits.confirm_per_ip_per_hour)
         view = await self.signer_view(token)
         record = view.signature
         if record.status != PENDING:
@@ -494,7 +497,9 @@ class Node:
         private = self._open(record, petition_id)
         salt = private["salt"]
         record_bytes = PrivateRecord(petition_id, private["email"], private["name"]).encode()
-        nullifier = self.data_key.nullifier(petition_id, private["email"])
+        # The origin evaluates its own signers' nullifiers at once; a host's wait for the
+        # origin's blind evaluation (fedpetition.node.federation, spec §4.4).
+        nullifier = self.local_nullifier(view.petition.record, private["email"])
         confirmed = await self.storage.confirm(
             record.id,
             token_hash(token),
@@ -505,8 +510,22 @@ class Node:
         )
         if not confirmed:  # a concurrent confirmation or withdrawal won: show what is now
             return await self.signer_view(token)
+        if nullifier is None and self.federation is not None:
+            self.federation.nullifiers_wanted()
         return dataclasses.replace(
             view, signature=dataclasses.replace(record, status=CONFIRMED, expires=None))
+
+    def signer_email(self, signature: SignatureRecord, petition: PetitionRecord) -> str:
+        """The normalised address of a signature (opened from its sealed record)."""
+        return str(self._open(signature, petition.petition_id)["email"])
+
+    def local_nullifier(self, record: PetitionRecord, email: str) -> bytes | None:
+        """The nullifier of a signer of one of our own petitions; None for a hosted one."""
+        if not record.is_local:
+            return None
+        secret, _ = self.data_key.oprf_key_pair(record.petition_id)
+        return nullifiers.nullifier(voprf.evaluate(secret, nullifiers.nullifier_input(
+            record.petition_id, email)))
 
     async def withdraw(self, token: str) -> SignerView:
         view = await self.signer_view(token)
@@ -591,7 +610,7 @@ class Node:
             address = normalise_email(email)
         except AddressError as e:
             raise InputError(str(e), field="email") from e
-        await self._limit(f"privacy-ip:{client}", self.config.limits.sign_per_ip_per_hour)
+        await self.limit(f"privacy-ip:{client}", self.config.limits.sign_per_ip_per_hour)
         sealed = self.data_key.seal(
             encoding.encode({"email": address, "expires": self.now() + PRIVACY_LINK_SECONDS}),
             b"privacy",

@@ -80,6 +80,7 @@ from fedpetition.core.notes import (
     sign_checkpoint,
     sign_note,
 )
+from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.core.receipts import Receipt, verify_receipt
 from fedpetition.core.verification import Verification
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
@@ -150,6 +151,8 @@ def test_signer(name: str, label: str | None = None) -> Signer:
 
 
 T0 = 1_772_323_200  # 2026-03-01T00:00:00Z: the petition opens
+# The origin's secret its petition VOPRF keys derive from (spec §4.4), fixed for the vectors.
+OPRF_SECRET = bytes(range(0x40, 0x60))
 HOUR = TIME_GRANULARITY
 DAY = 24 * HOUR
 SIGNING_DAYS = 40  # entries fall in the first 40 days
@@ -1290,6 +1293,7 @@ def petition_versions(petition_id: str = PETITION_ID) -> list[PetitionVersion]:
         addressee="Ministère de la Transition écologique",
         created=T0,
         deadline=DEADLINE,
+        oprf_key=petition_key_pair(OPRF_SECRET, petition_id)[1],
         thresholds=(10_000, 100_000),
     )
     second = dataclasses.replace(

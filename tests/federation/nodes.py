@@ -75,7 +75,9 @@ class RunningNode:
         self.node = None
 
     async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as session, session.request(
+        # A bound on every request: a stuck node fails the test instead of hanging it.
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
                 method, self.url + path, **kwargs) as response:
             body = await response.read()
             try:
@@ -105,7 +107,7 @@ class RunningNode:
                                           json={"name": "A Signer", "email": email,
                                                 "region": region})
         assert status == 202, body
-        token = self.mail.last_token(email)
+        token = self.mail.last_token(email.lower())
         status, body = await self.request("POST", f"/api/signatures/{token}/confirm")
         assert status == 200, body
         return token

@@ -67,10 +67,19 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     for i, running in enumerate(three):
         for j in range(2):
             await running.sign_and_confirm(SLUG, f"signer{i}-{j}@example.org")
-    await wait_for("every node to count 6", lambda: all_counts(three, 6))
+    # The same person signs on the origin and on the third node: counted once (spec §4.4:
+    # both hosts get the same nullifier from the origin's VOPRF, without it seeing the address).
+    await origin.sign_and_confirm(SLUG, "Twice@Example.org")
+    await three[2].sign_and_confirm(SLUG, "twice@example.org")
+    await wait_for("every node to count 7", lambda: all_counts(three, 7))
     count = await second.federated(SLUG)
     assert [h["name"] for h in count["hosts"]] == [n.name for n in three]
-    assert [h["counted"] for h in count["hosts"]] == [2, 2, 2]
+    assert [h["counted"] for h in count["hosts"]] == [3, 2, 3]
+    assert count["duplicates"] == 1
+    # The origin counted the evaluations it served each host, and publishes them.
+    status, served = await origin.request("GET", f"/petitions/{SLUG}/evaluations")
+    assert status == 200
+    assert served["evaluations"] == {second.name: 2, three[2].name: 3}
     # Each log's served checkpoint carries a cosignature by another host.
     for h in count["hosts"]:
         assert h["cosigners"] and h["name"] not in h["cosigners"]
@@ -78,16 +87,16 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     # A verifier recomputes the same tally from the live nodes...
     report = await asyncio.to_thread(verify_live, url)
     assert report.ok, [f.step for f in report.failures]
-    assert report.tally.total == 6
+    assert report.tally.total == 7 and report.tally.duplicates == 1
     assert [log.host for log in report.tally.logs] == [n.name for n in three]
     # ... and from a bundle fetched from them.
     out = tmp_path / "bundle.zip"
     assert await asyncio.to_thread(main, ["bundle", url, "--out", str(out)]) == 0
     with ZipSource(str(out)) as source:
         report = Verification(source).run()
-    assert report.ok and report.tally.total == 6
+    assert report.ok and report.tally.total == 7
     assert await asyncio.to_thread(main, ["verify", url]) == 0
-    assert "6" in capsys.readouterr().out
+    assert "federated total   7" in capsys.readouterr().out
 
 
 async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywhere(

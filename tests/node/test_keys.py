@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fedpetition.core import voprf
 from fedpetition.core.notes import Signer
+from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.node.errors import ConfigError, SealError
 from fedpetition.node.keys import (
     DataKey,
@@ -244,7 +246,7 @@ def test_email_index() -> None:
         KEY.email_index("node-a.example/other", ALICE),
         KEY.email_index(PETITION, "bob@example.org"),
         DataKey(bytes(32)).email_index(PETITION, ALICE),
-        KEY.nullifier(PETITION, ALICE),
+        KEY.oprf_key_pair(PETITION)[0],
         KEY.mac(b"email index", ALICE.encode()),
     }
     assert index not in others and len(others) == 5
@@ -265,11 +267,11 @@ def test_derivations_match_their_description() -> None:
     master = bytes(range(32))
     signer = _fields(PETITION.encode(), ALICE.encode())
     index = hmac.new(_subkey(master, b"fedpetition email index v1"), signer, hashlib.sha256)
-    nullifier = hmac.new(_subkey(master, b"fedpetition nullifier v1"), signer, hashlib.sha256)
+    oprf_secret = _subkey(master, b"fedpetition nullifier v1")
     token = _subkey(master, b"fedpetition token v1")
     tag = hmac.new(token, _fields(b"csrf", b"session 1"), hashlib.sha256)
     assert KEY.email_index(PETITION, ALICE) == index.digest()
-    assert KEY.nullifier(PETITION, ALICE) == nullifier.digest()
+    assert KEY.oprf_key_pair(PETITION) == petition_key_pair(oprf_secret, PETITION)
     assert KEY.mac(b"csrf", b"session 1") == tag.digest()
     assert index.hexdigest() == "7138cd81248844963ed35b3c1eee4224f5c8dfdf6226cf4bd8f9b384cfdbad18"
     # Sealing: AES-256-GCM under the "seal" subkey, nonce first, context as associated data.
@@ -285,15 +287,20 @@ def test_length_prefixing_keeps_fields_apart() -> None:
 def test_email_index_wants_a_normalised_address() -> None:
     with pytest.raises(ValueError, match="normalise_email"):
         KEY.email_index(PETITION, "Alice@example.org")
-    with pytest.raises(ValueError, match="normalise_email"):
-        KEY.nullifier(PETITION, "not an address")
 
 
-def test_nullifier() -> None:
-    nullifier = KEY.nullifier(PETITION, ALICE)
-    assert len(nullifier) == 32
-    assert nullifier == KEY.nullifier(PETITION, ALICE)
-    assert nullifier != KEY.nullifier("node-a.example/other", ALICE)
+def test_oprf_keys_are_per_petition_and_stable() -> None:
+    secret, public = KEY.oprf_key_pair(PETITION)
+    assert (secret, public) == DataKey(bytes(range(32))).oprf_key_pair(PETITION)
+    assert public == voprf.derive_key_pair(*_seed_and_info(PETITION))[1]
+    assert KEY.oprf_key_pair("node-a.example/other")[1] != public
+    assert DataKey(bytes(32)).oprf_key_pair(PETITION)[1] != public
+
+
+def _seed_and_info(petition_id: str) -> tuple[bytes, bytes]:
+    info = b"fedpetition-oprf-key/v1\n" + petition_id.encode()
+    secret = _subkey(bytes(range(32)), b"fedpetition nullifier v1")
+    return hmac.new(secret, info, hashlib.sha256).digest(), info
 
 
 def test_mac() -> None:

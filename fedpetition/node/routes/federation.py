@@ -23,11 +23,12 @@ from fedpetition.federation.documents import (
 )
 from fedpetition.federation.fetch import is_activity_content_type
 from fedpetition.node.app import NODE
-from fedpetition.node.federation import WITNESS_PATH, Federation
+from fedpetition.node.federation import EVALUATE_PATH, WITNESS_PATH, Federation
 from fedpetition.node.routes.api import body, organiser
 from fedpetition.node.service import InputError
 
 MAX_ACTIVITY_BYTES = 1 << 20
+MAX_EVALUATE_BYTES = 64 * 1024  # 256 base64 elements and the JSON around them
 
 
 def _federation(request: web.Request) -> Federation:
@@ -135,6 +136,34 @@ async def add_checkpoint(request: web.Request) -> web.Response:
     return web.Response(text=line, content_type="text/plain")
 
 
+async def evaluate(request: web.Request) -> web.Response:
+    """The origin's blind evaluation of a host's nullifier inputs (spec §4.4); signed."""
+    federation = _federation(request)
+    data = await request.content.read(MAX_EVALUATE_BYTES + 1)
+    if len(data) > MAX_EVALUATE_BYTES:
+        raise InputError("request too large", status=413, code="too_large")
+    signer = await federation.peers.authenticate(
+        request.method, federation.base_url + request.path_qs, request.headers, data)
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise DecodeError(f"the request is not valid JSON: {e}") from e
+    return web.json_response(await federation.evaluate(signer, request.match_info["slug"],
+                                                       body))
+
+
+async def evaluations(request: web.Request) -> web.Response:
+    """How many nullifier evaluations the origin served to each host of a petition."""
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    if not view.record.is_local:
+        raise InputError("only the petition's origin serves evaluations", status=404,
+                         code="not_found")
+    return web.json_response({"petition": view.record.petition_id,
+                              "evaluations": await node.storage.evaluations(view.record.id)},
+                             headers={"Cache-Control": "no-cache"})
+
+
 async def evidence(request: web.Request) -> web.Response:
     """Split views this node's witness caught: two notes signed by one log key."""
     found = await request.app[NODE].storage.evidence()
@@ -195,6 +224,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/nodeinfo/2.1", nodeinfo)
     app.router.add_post(WITNESS_PATH, add_checkpoint)
     app.router.add_get("/witness/evidence", evidence)
+    app.router.add_post(EVALUATE_PATH, evaluate)
+    app.router.add_get("/petitions/{slug}/evaluations", evaluations)
     app.router.add_get("/api/petitions/{slug}/federated", federated)
     app.router.add_post("/api/hosting", host_petition)
     app.router.add_get("/api/petitions/{slug}/host-requests", host_requests)

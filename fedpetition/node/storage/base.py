@@ -244,10 +244,23 @@ class Storage(abc.ABC):
         token_hash: bytes,
         now: int,
         version: int,
-        nullifier: bytes,
+        nullifier: bytes | None,
         commitment: bytes,
     ) -> bool:
-        """Pending -> confirmed, queued for the log, in one durable transaction."""
+        """Pending -> confirmed, in one durable transaction.
+
+        With its nullifier the signature is queued for the log at once; without
+        (a hosted petition's, spec §4.4) it waits for :meth:`set_nullifiers`.
+        """
+
+    @abc.abstractmethod
+    async def awaiting_nullifiers(self, limit: int) -> list[SignatureRecord]:
+        """Confirmed signatures still without a nullifier, oldest first."""
+
+    @abc.abstractmethod
+    async def set_nullifiers(self, items: Sequence[tuple[int, bytes]]) -> int:
+        """Give each ``(signature, nullifier)`` still awaiting one its nullifier and queue
+        its sign entry; return how many were set."""
 
     @abc.abstractmethod
     async def request_withdrawal(
@@ -325,6 +338,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def set_roster(self, petition: int, roster: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def add_evaluations(self, petition: int, node: str, count: int) -> None:
+        """Count ``count`` more VOPRF evaluations served to ``node`` (durably)."""
+
+    @abc.abstractmethod
+    async def evaluations(self, petition: int) -> dict[str, int]:
+        """The VOPRF evaluations served per node for a petition."""
 
     @abc.abstractmethod
     async def put_host_request(self, request: HostRequest) -> None:

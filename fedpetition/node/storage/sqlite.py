@@ -15,6 +15,7 @@ order, each in its own transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.resources
 import os
 import queue
@@ -81,7 +82,9 @@ class _Job:
             else:
                 self.future.set_result(result)
 
-        self.loop.call_soon_threadsafe(apply)
+        # A closed loop has nobody waiting for the result; the thread must live on.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(apply)
 
 
 _STOP = object()
@@ -335,7 +338,7 @@ class SQLiteStorage(Storage):
             "THEN ? ELSE expires END WHERE id = ?", (token_hash, expires, signature)) == 1
 
     async def confirm(self, signature: int, token_hash: bytes, now: int, version: int,
-                      nullifier: bytes, commitment: bytes) -> bool:
+                      nullifier: bytes | None, commitment: bytes) -> bool:
         def fn(db: Connection) -> bool:
             cursor = db.execute(
                 "UPDATE signatures SET status = 'confirmed', confirmed = ?, expires = NULL, "
@@ -344,17 +347,42 @@ class SQLiteStorage(Storage):
                 (now, version, nullifier, commitment, signature, token_hash, now))
             if cursor.rowcount != 1:
                 return False
-            db.execute(
-                "INSERT INTO queue (petition, signature, kind, nullifier, commitment, version, "
-                "region, at) SELECT petition, id, 'sign', nullifier, commitment, version, "
-                "region, ? FROM signatures WHERE id = ?", (now, signature))
+            if nullifier is not None:
+                _queue_sign(db, signature)
             return True
+
+        return await self._call(fn, write=True)
+
+    async def awaiting_nullifiers(self, limit: int) -> list[SignatureRecord]:
+        def fn(db: Connection) -> list[SignatureRecord]:
+            rows = db.execute(
+                f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE status = 'confirmed' AND "
+                "nullifier IS NULL ORDER BY confirmed, id LIMIT ?", (limit,)).fetchall()
+            return [SignatureRecord(*row) for row in rows]
+
+        return await self._call(fn)
+
+    async def set_nullifiers(self, items: Sequence[tuple[int, bytes]]) -> int:
+        def fn(db: Connection) -> int:
+            done = 0
+            for signature, nullifier in items:
+                if db.execute("UPDATE signatures SET nullifier = ? WHERE id = ? AND status = "
+                              "'confirmed' AND nullifier IS NULL",
+                              (nullifier, signature)).rowcount == 1:
+                    _queue_sign(db, signature)
+                    done += 1
+            return done
 
         return await self._call(fn, write=True)
 
     async def request_withdrawal(self, signature: int, token_hash: bytes, now: int,
                                  version: int) -> bool:
         def fn(db: Connection) -> bool:
+            # Still awaiting its nullifier: it never reached the log, nothing to withdraw there.
+            if db.execute("UPDATE signatures SET status = 'withdrawn' WHERE id = ? AND "
+                          "token_hash = ? AND status = 'confirmed' AND nullifier IS NULL",
+                          (signature, token_hash)).rowcount == 1:
+                return True
             cursor = db.execute(
                 "UPDATE signatures SET status = 'withdrawing' WHERE id = ? AND token_hash = ? "
                 "AND status IN ('confirmed', 'counted')", (signature, token_hash))
@@ -503,6 +531,20 @@ class SQLiteStorage(Storage):
 
     async def set_roster(self, petition: int, roster: bytes) -> None:
         await self._changes("UPDATE petitions SET roster = ? WHERE id = ?", (roster, petition))
+
+    async def add_evaluations(self, petition: int, node: str, count: int) -> None:
+        await self._changes(
+            "INSERT INTO evaluations (petition, node, count) VALUES (?, ?, ?) ON CONFLICT "
+            "(petition, node) DO UPDATE SET count = count + excluded.count",
+            (petition, node, count))
+
+    async def evaluations(self, petition: int) -> dict[str, int]:
+        def fn(db: Connection) -> dict[str, int]:
+            rows = db.execute("SELECT node, count FROM evaluations WHERE petition = ? "
+                              "ORDER BY node", (petition,)).fetchall()
+            return {node: int(count) for node, count in rows}
+
+        return await self._call(fn)
 
     async def put_host_request(self, request: HostRequest) -> None:
         await self._changes(
@@ -658,6 +700,14 @@ class SQLiteStorage(Storage):
 
 
 # -- functions run on the database thread ---------------------------------------
+
+def _queue_sign(db: Connection, signature: int) -> None:
+    """Queue the sign entry of a confirmed signature that has its nullifier."""
+    db.execute(
+        "INSERT INTO queue (petition, signature, kind, nullifier, commitment, version, region, "
+        "at) SELECT petition, id, 'sign', nullifier, commitment, version, region, confirmed "
+        "FROM signatures WHERE id = ?", (signature,))
+
 
 def _note_size(note: bytes) -> int:
     """The tree size on a checkpoint note's second line."""
