@@ -313,7 +313,7 @@ async def co_host(nodes: list[BenchNode]) -> str:
 
 
 # The federation's background tasks that run for as long as the node does.
-PERMANENT_TASKS = frozenset({"deliveries", "federated counts"})
+PERMANENT_TASKS = frozenset({"deliveries", "federated counts", "nullifiers"})
 
 
 async def quiet(running: BenchNode) -> bool:
@@ -813,6 +813,14 @@ async def fill(nodes: list[BenchNode], per_node: int, seed: int = 2016) -> tuple
     for start in range(0, per_node, batch):
         for running, current, nullifiers in plans:
             await append_batch(running.live, current, nullifiers[start:start + batch], rng)
+    # The injected signers stand for nullifiers the hosts got from the origin: record the
+    # evaluations the origin would have served them, or the verifier rightly flags the
+    # hosts for entries beyond their evaluations (spec §4.4).
+    origin = nodes[0].live
+    record = await origin.storage.petition_by_id(plans[0][1].petition)
+    assert record is not None
+    for running, _, nullifiers in plans[1:]:
+        await origin.storage.add_evaluations(record.id, running.live.name, len(nullifiers))
     return len(nodes) * (per_node - borrowed), time.monotonic() - began
 
 

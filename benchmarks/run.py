@@ -23,6 +23,14 @@ the storage layer, verified live (``fedpetition verify URL``) and through a
 bundle (``fedpetition bundle`` + ``verify``) in child processes
 (benchmarks/federation.py); the baselines are the offline verification of that
 bundle and the bare root loop above.
+
+nullifiers: the origin's blind VOPRF evaluations (benchmarks/nullifiers.py):
+``voprf.blind_evaluate`` for batches of 1, 16 and 256, the host's blind and
+finalize; then two live nodes, the evaluations/s the origin's evaluate endpoint
+serves to a host's signed requests (batches of 256 and of 1), the host's whole
+round trip, and the latency a host's signature waits for its nullifier. The
+baselines are one bare ristretto255 scalar multiplication, and an unsigned POST
+of the same body to a trivial aiohttp handler.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from pathlib import Path
 
 from benchmarks.federation import bench_federated_verify, bench_propagation
 from benchmarks.node_load import bench_node_load
+from benchmarks.nullifiers import bench_nullifiers
 from fedpetition.core import tiles
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
@@ -45,8 +54,23 @@ from fedpetition.verify.archive import ZipBundleWriter
 OUT = Path("bench-out")
 
 
+def _format_tag() -> str:
+    """A short hash of the code that shapes a simulated bundle: a cached bundle written by
+    an older format (a new document field, say) is never verified by a newer verifier."""
+    import hashlib
+
+    import fedpetition.core.documents
+    import fedpetition.core.entries
+    import fedpetition.simulate
+
+    digest = hashlib.sha256()
+    for module in (fedpetition.simulate, fedpetition.core.documents, fedpetition.core.entries):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def make_bundle(signatures: int, nodes: int = 5) -> Path:
-    path = OUT / f"verify-{nodes}x{signatures}.zip"
+    path = OUT / f"verify-{nodes}x{signatures}-{_format_tag()}.zip"
     if not path.exists():
         OUT.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -137,9 +161,11 @@ def main() -> None:
         bench_propagation(50, runs, hosts=3)
     if args.only in (None, "federated-verify"):
         bench_federated_verify(100_000 if args.full else 10_000)
+    if args.only in (None, "nullifiers"):
+        bench_nullifiers(args.full)
 
 
-BENCHMARKS = ("verify", "node", "propagation", "federated-verify")
+BENCHMARKS = ("verify", "node", "propagation", "federated-verify", "nullifiers")
 
 
 if __name__ == "__main__":

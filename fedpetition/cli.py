@@ -23,9 +23,10 @@ from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.http import HttpSource, download, latest_consistency
 from fedpetition.verify.parallel import default_workers, zip_runner
-from fedpetition.verify.render import ProgressBar, one_line, print_json, print_text
+from fedpetition.verify.render import ProgressBar, flag_line, one_line, print_json, print_text
 
 EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_FLAGGED = 3  # verified, but the report raises a flag (spec §11.7, §11.9)
 STEP_ONLINE = "receipt-consistency"  # argparse exits 2 on a usage error
 
 
@@ -107,6 +108,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if failed:
             print(f"verify: FAIL {one_line(failed[0])}", file=sys.stderr)
         return EXIT_FAILED
+    if report.flags:
+        for flag in report.flags:
+            print(f"verify: FLAG {flag_line(flag)}", file=sys.stderr)
+        return EXIT_FLAGGED
     return EXIT_OK
 
 
@@ -235,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receipt", help="also write one signer's receipt to this file")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("verify", help="recompute and check a federated tally")
+    p = sub.add_parser("verify", help="recompute and check a federated tally",
+                       epilog="exit status: 0 verified; 1 not verified; 2 usage error; 3 "
+                              "verified, but the report raises a flag such as "
+                              "evaluations-exceeded (spec §11.7, §11.9)")
     p.add_argument("source", help="a bundle file, a bundle URL, or a petition URL")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.add_argument("--origin-key", help="the petition origin's verifier key, if known")

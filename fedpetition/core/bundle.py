@@ -2,8 +2,9 @@
 
 A bundle is an archive whose members are named like the URLs they come from,
 without the scheme: ``<node>/key``, ``<origin>/petitions/<slug>/versions/<n>``,
-``<origin>/petitions/<slug>/hosts``, and each log's ``<log origin>/checkpoint``
-and ``<log origin>/tile/...``; plus one ``manifest`` at the top. This module names
+``<origin>/petitions/<slug>/hosts``, optionally ``<origin>/petitions/<slug>/evaluations``,
+and each log's ``<log origin>/checkpoint`` and ``<log origin>/tile/...``; plus one
+``manifest`` at the top. This module names
 those paths and reads them through :class:`FileSource`, the one read interface
 behind which a bundle file and a live federation look the same.
 """
@@ -51,6 +52,12 @@ def version_path(petition_id: str, number: int) -> str:
 def roster_path(petition_id: str) -> str:
     """Where the origin publishes the signed host roster."""
     return f"{petition_prefix(petition_id)}/hosts"
+
+
+def evaluations_path(petition_id: str) -> str:
+    """Where the origin publishes its signed evaluation counts (spec §3.6); OPTIONAL in a
+    bundle (spec §10.1)."""
+    return f"{petition_prefix(petition_id)}/evaluations"
 
 
 def checkpoint_path(log_origin: str) -> str:

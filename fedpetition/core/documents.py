@@ -1,6 +1,7 @@
-"""Signed petition documents (spec §3): petition versions and the host roster.
+"""Signed petition documents (spec §3): petition versions, the host roster and the
+evaluation counts.
 
-Both are canonical MessagePack maps signed by the petition's origin node. They
+All are canonical MessagePack maps signed by the petition's origin node. They
 travel inside a small envelope, ``{"body": <bin>, "signature": <bin 64>}``; the
 signature is Ed25519 over ``DOCUMENT_CONTEXT || body``. Entries bind to a version
 by its digest, SHA-256(body), so the digest never depends on the envelope.
@@ -24,6 +25,8 @@ MAX_TEXT = 50_000
 MAX_ADDRESSEE = 300
 MAX_HOSTS = 1000
 MAX_TIME = 2**40  # spec §3.2: far beyond any real date, keeps times in int64
+MAX_EVALUATED_NODES = 10 * MAX_HOSTS  # spec §3.6: hosts come and go, their counts stay
+MAX_COUNT = 2**63 - 1  # spec §3.6: counts stay in int64
 
 
 
@@ -332,6 +335,67 @@ class HostRoster:
             raise DecodeError(f"host roster: {e}") from e
 
 
+@dataclass(frozen=True, slots=True)
+class EvaluationCounts:
+    """The origin's signed count of nullifier evaluations served per host (spec §3.6).
+
+    A host turns each evaluation into at most one nullifier, so a host's log
+    cannot honestly hold more sign entries than the evaluations it was served.
+    The origin evaluates its own signers locally and never counts itself.
+    """
+
+    petition: str
+    counts: Mapping[str, int]  # host node name -> evaluations served to it
+    time: int  # when the origin read its counts
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except DecodeError as e:
+            raise LocalProtocolError(str(e)) from e
+
+    def _check(self) -> None:
+        names.check_petition_id(self.petition)
+        _check_time(self.time, "evaluations time")
+        if len(self.counts) > MAX_EVALUATED_NODES:
+            raise DecodeError(f"evaluation counts list at most {MAX_EVALUATED_NODES} nodes")
+        origin = names.petition_origin(self.petition)
+        for node, count in self.counts.items():
+            names.check_node_name(node)
+            if node == origin:
+                raise DecodeError("the origin evaluates its own signers and does not count them")
+            if not _is_int(count) or not 0 <= count <= MAX_COUNT:
+                raise DecodeError(f"the count for {node} must be an integer from 0 to 2^63 - 1")
+
+    def served(self, node: str) -> int:
+        """Evaluations served to ``node``: 0 for a node the counts do not list."""
+        return self.counts.get(node, 0)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "type": "evaluations",
+            "petition": self.petition,
+            "counts": dict(self.counts),
+            "time": self.time,
+        }
+
+    def encode(self) -> bytes:
+        return encoding.encode(self.to_map())
+
+    @classmethod
+    def decode(cls, body: bytes) -> EvaluationCounts:
+        doc = encoding.decode_map(body, "evaluation counts")
+        _expect_keys(doc, {"type", "petition", "counts", "time"}, set(), "evaluation counts")
+        if doc["type"] != "evaluations":
+            raise DecodeError("evaluation counts type must be 'evaluations'")
+        if not isinstance(doc["counts"], dict):
+            raise DecodeError("counts must be a map")
+        try:
+            return cls(doc["petition"], dict(doc["counts"]), doc["time"])
+        except LocalProtocolError as e:
+            raise DecodeError(f"evaluation counts: {e}") from e
+
+
 def _parse_vkey(value: object) -> VerifierKey:
     if not isinstance(value, str):
         raise DecodeError("a verifier key must be a string")
@@ -350,6 +414,13 @@ def sign_roster(roster: HostRoster, signer: Signer) -> SignedDocument:
     if signer.name != names.petition_origin(roster.petition):
         raise LocalProtocolError("only the petition's origin node signs its roster")
     return SignedDocument.sign(roster.encode(), signer)
+
+
+def sign_evaluations(counts: EvaluationCounts, signer: Signer) -> SignedDocument:
+    """Sign evaluation counts as the petition's origin (spec §3.6)."""
+    if signer.name != names.petition_origin(counts.petition):
+        raise LocalProtocolError("only the petition's origin signs its evaluation counts")
+    return SignedDocument.sign(counts.encode(), signer)
 
 
 def check_version_chain(versions: Sequence[PetitionVersion], digests: Sequence[bytes]) -> None:

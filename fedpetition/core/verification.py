@@ -6,6 +6,11 @@ steps), one summary per log, and the federated :class:`~.tally.Tally`. Each step
 is a method that raises :class:`~.errors.VerificationError`; ``run`` records those
 by name. The node and the verifier front end both call this code, so the count a
 node shows and the count a verifier recomputes cannot drift apart.
+
+Beside the steps, the report compares the nullifiers each host signed in its log
+with the evaluations the origin says it served that host (spec §11.9). What it finds there
+is a named *flag*, never a failed step: the counts are the origin's word alone,
+so they neither void the verification nor change the tally.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from functools import partial
 from . import bundle, names, tiles
 from .bundle import FileSource, Manifest
 from .documents import (
+    EvaluationCounts,
     Host,
     HostRoster,
     PetitionVersion,
@@ -25,7 +31,7 @@ from .documents import (
     check_version_chain,
 )
 from .entries import coarse_time
-from .errors import FedPetitionError, VerificationError
+from .errors import DecodeError, FedPetitionError, VerificationError
 from .log import open_log_checkpoint
 from .logcheck import (
     ChunkRunner,
@@ -70,6 +76,21 @@ STEP_DESCRIPTIONS = {
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
+# spec §11.9: flags, raised beside the steps; they change neither outcome nor tally.
+FLAG_EXCEEDED = "evaluations-exceeded"
+FLAG_UNUSABLE = "evaluations-unusable"
+FLAG_DESCRIPTIONS = {
+    FLAG_EXCEEDED: "a host's log signs more distinct nullifiers than the evaluations the "
+                   "origin says it served that host",
+    FLAG_UNUSABLE: "the bundle holds evaluation counts that cannot be used (not signed by "
+                   "the origin, malformed, or for another petition)",
+}
+# spec §11.9: what the report says about the evaluation counts.
+EVALUATIONS_ABSENT = "absent"
+EVALUATIONS_UNUSABLE = "unusable"
+EVALUATIONS_CHECKED = "checked"
+NO_EVALUATIONS = "no evaluation counts published"
+
 Progress = Callable[[int, int], None]
 
 
@@ -104,6 +125,37 @@ class LogReport:
 
 
 @dataclass
+class Flag:
+    """A named finding beside the steps (spec §11.9): worth a reader's attention, but it
+    neither fails the verification nor changes the tally."""
+
+    flag: str
+    detail: str
+    host: str | None = None
+
+
+@dataclass
+class HostEvaluations:
+    """One host's signed nullifiers against the evaluations the origin served it."""
+
+    host: str
+    sign_entries: int | None  # None when its log was not checked through (failed)
+    nullifiers: int | None  # distinct nullifiers in its sign entries; None likewise
+    served: int
+    flagged: bool = False  # nullifiers > served
+
+
+@dataclass
+class EvaluationReport:
+    """What the verifier made of the origin's evaluation counts (spec §11.9)."""
+
+    status: str  # absent, unusable or checked
+    reason: str | None = None  # why the counts are unusable
+    time: int | None = None  # the counts' time, once they verified
+    hosts: list[HostEvaluations] = field(default_factory=list)  # roster order, no origin
+
+
+@dataclass
 class Report:
     petition: str | None = None
     origin_key: str | None = None
@@ -113,10 +165,16 @@ class Report:
     logs: list[LogReport] = field(default_factory=list)
     tally: Tally | None = None
     excluded: list[str] = field(default_factory=list)
+    evaluations: EvaluationReport | None = None  # None: not reached (§11.9)
+    flags: list[Flag] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return bool(self.steps) and all(s.ok for s in self.steps)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
 
     @property
     def failures(self) -> list[StepResult]:
@@ -130,6 +188,8 @@ class _Log:
     report: LogReport
     checkpoint: Checkpoint | None = None
     failed: bool = False
+    signs: int | None = None  # sign entries, once steps 8-10 passed
+    nullifiers: int | None = None  # distinct nullifiers in them, likewise
 
 
 class Verification:
@@ -189,6 +249,11 @@ class Verification:
             log.report.withdrawn = count.withdrawn
             log.report.duplicates = count.duplicates
             log.report.ok = True
+            log.signs = tally.signs
+            # Every nullifier of the log was signed at least once (log-rules refuse a
+            # withdrawal first), so the state table holds exactly the signed nullifiers.
+            log.nullifiers = len(tally.states())
+        self.check_evaluations()
         if any(lg.failed for lg in self._active()):
             self._add(StepResult(STEP_TALLY, SKIP, "not computed: a log failed verification"))
             self._add(StepResult(STEP_CLAIMS, SKIP, "no tally to compare with"))
@@ -363,6 +428,8 @@ class Verification:
                     bundle.roster_path(petition_id)}
         expected.update(bundle.version_path(petition_id, n)
                         for n in range(1, len(self._versions) + 1))
+        if bundle.evaluations_path(petition_id) in self._members:
+            expected.add(bundle.evaluations_path(petition_id))  # OPTIONAL (spec §10.1)
         for log in self._logs:
             expected.add(bundle.key_path(log.host.name))
             if log.checkpoint is not None:
@@ -458,6 +525,49 @@ class Verification:
             else:
                 self._add(StepResult(step, SKIP, f"{error.step} failed", log.origin))
 
+    # -- evaluation counts (spec §11.9) ----------------------------------------
+
+    def check_evaluations(self) -> None:
+        """Compare each host's signed nullifiers with the evaluations served to it.
+
+        Never a failed step: an absent document is reported as such, an unusable one
+        raises the evaluations-unusable flag (naming why), and a host whose checked
+        log signs more distinct nullifiers than it was served evaluations raises
+        evaluations-exceeded. An honest host spends one evaluation per confirmed
+        signature, so its sign entries, and the fewer nullifiers in them, stay within.
+        """
+        assert self._manifest is not None and self._origin_key is not None
+        petition_id = self._manifest.petition
+        path = bundle.evaluations_path(petition_id)
+        if path not in self._members:
+            self.report.evaluations = EvaluationReport(EVALUATIONS_ABSENT)
+            return
+        try:
+            document = SignedDocument.decode(self.source.read(path))
+            document.verify(self._origin_key)
+            counts = EvaluationCounts.decode(document.body)
+            if counts.petition != petition_id:
+                raise DecodeError(f"the counts are for {counts.petition}, not {petition_id}")
+        except FedPetitionError as e:
+            self.report.evaluations = EvaluationReport(EVALUATIONS_UNUSABLE, reason=str(e))
+            self.report.flags.append(Flag(FLAG_UNUSABLE, f"{path}: {e}"))
+            return
+        origin = names.petition_origin(petition_id)
+        rows = []
+        for log in self._active():
+            if log.host.name == origin:  # its own signers are evaluated locally, uncounted
+                continue
+            served = counts.served(log.host.name)
+            flagged = log.nullifiers is not None and log.nullifiers > served
+            rows.append(HostEvaluations(log.host.name, log.signs, log.nullifiers, served,
+                                        flagged))
+            if flagged:
+                self.report.flags.append(Flag(
+                    FLAG_EXCEEDED, f"{log.nullifiers} nullifiers signed in {log.signs} sign "
+                    f"entries, {served} evaluations served", log.host.name))
+        self.report.evaluations = EvaluationReport(EVALUATIONS_CHECKED, time=counts.time,
+                                                   hosts=rows)
+
     def check_claims(self) -> str:
         assert self._manifest is not None and self.report.tally is not None
         claims = self._manifest.claims
@@ -499,6 +609,9 @@ def verify(
 
 
 __all__ = [
-    "FAIL", "GLOBAL_STEPS", "LOG_STEPS", "PASS", "SKIP", "STEP_DESCRIPTIONS", "LogReport",
-    "Report", "StepResult", "Verification", "unreadable_report", "verify",
+    "EVALUATIONS_ABSENT", "EVALUATIONS_CHECKED", "EVALUATIONS_UNUSABLE", "FAIL",
+    "FLAG_DESCRIPTIONS", "FLAG_EXCEEDED", "FLAG_UNUSABLE", "GLOBAL_STEPS", "LOG_STEPS",
+    "NO_EVALUATIONS", "PASS", "SKIP", "STEP_DESCRIPTIONS", "EvaluationReport", "Flag",
+    "HostEvaluations", "LogReport", "Report", "StepResult", "Verification",
+    "unreadable_report", "verify",
 ]

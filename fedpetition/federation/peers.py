@@ -18,6 +18,7 @@ ahead of our clock and at most :data:`MAX_AGE` behind it.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -94,9 +95,11 @@ class Peers:
              content_type: str | None = None) -> dict[str, str]:
         headers = {"Content-Type": content_type} if content_type else {}
         now = int(self.clock())
+        # A nonce makes every signature unique, so that a receiver can refuse a captured
+        # request by its signature without refusing a legitimate repeat.
         headers.update(httpsig.sign_request(
             method, url, headers, body, key_id=self.key_id, private_key=self.signer,
-            created=now, expires=now + SIGNATURE_LIFETIME))
+            created=now, expires=now + SIGNATURE_LIFETIME, nonce=secrets.token_urlsafe(16)))
         return headers
 
     async def get(self, url: str, accept: str = "*/*") -> Fetched:
@@ -146,19 +149,25 @@ class Peers:
     async def authenticate(self, method: str, url: str, headers: Mapping[str, str],
                            body: bytes | None) -> Actor:
         """The actor that signed this request; raises an HttpSignatureError (401) if none."""
+        return (await self.authenticate_request(method, url, headers, body))[0]
+
+    async def authenticate_request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[Actor, httpsig.VerifiedRequest]:
+        """:meth:`authenticate`, also returning what the signature vouches for (its nonce)."""
         key_id = httpsig.signature_key_id(headers)
         actor_url = key_id.split("#", 1)[0]
         actor = await self._signing_actor(actor_url, key_id)
         try:
-            self._verify(method, url, headers, body, actor)
+            verified = self._verify(method, url, headers, body, actor)
         except (httpsig.BadSignatureError, httpsig.UnknownKeyError) as first:
             # Perhaps the peer rotated its key: look once more before refusing.
             try:
                 actor = await self.actor(actor_url, refresh=True)
             except RemoteProtocolError:
                 raise first from None
-            self._verify(method, url, headers, body, actor)
-        return actor
+            verified = self._verify(method, url, headers, body, actor)
+        return actor, verified
 
     async def _signing_actor(self, actor_url: str, key_id: str) -> Actor:
         """The node actor of a key, which must be ``<base of its node name>/actor``.
@@ -190,14 +199,15 @@ class Peers:
                                     ) from e
 
     def _verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                actor: Actor) -> None:
+                actor: Actor) -> httpsig.VerifiedRequest:
         def resolve(wanted: str) -> bytes:
             if wanted not in (actor.public_key_id, actor.multikey_id):
                 raise KeyError("the actor document has no key of that id")
             return actor.public_key
 
-        httpsig.verify_request(method, url, headers, body, resolve_key=resolve,
-                               now=int(self.clock()), max_skew=MAX_SKEW, max_age=MAX_AGE)
+        return httpsig.verify_request(method, url, headers, body, resolve_key=resolve,
+                                      now=int(self.clock()), max_skew=MAX_SKEW,
+                                      max_age=MAX_AGE)
 
     def forget(self, actor_url: str) -> None:
         self._actors.pop(actor_url, None)

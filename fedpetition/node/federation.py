@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from typing import Any
 
 from fedpetition import __version__
 from fedpetition.core import names, nullifiers, tiles, voprf
+from fedpetition.core.addresses import canonical_mailbox
 from fedpetition.core.documents import (
     Host,
     HostRoster,
@@ -64,10 +66,11 @@ from fedpetition.core.notes import (
 from fedpetition.core.tally import Tally
 from fedpetition.core.witness import Witness, WitnessError, encode_add_checkpoint
 from fedpetition.federation import activities as acts
+from fedpetition.federation import httpsig
 from fedpetition.federation.delivery import Deliverer
 from fedpetition.federation.documents import Actor, actor_document, nodeinfo, webfinger
 from fedpetition.federation.fetch import Fetcher, FetchError
-from fedpetition.federation.peers import Peers
+from fedpetition.federation.peers import MAX_AGE, MAX_SKEW, Peers
 from fedpetition.node.errors import NodeError
 from fedpetition.node.sequencer import PetitionLog
 from fedpetition.node.service import RESERVED_SLUGS, InputError, Node, PetitionView
@@ -666,9 +669,14 @@ class Federation:
         if not record.is_local:
             raise InputError("this node is not the petition's origin", status=404,
                              code="not_found")
-        if actor.node_name == self.name or all(h.name != actor.node_name
-                                               for h in view.roster.hosts):
+        host = next((h for h in view.roster.hosts if h.name == actor.node_name), None)
+        if host is None or actor.node_name == self.name:
             raise acts.OriginError(f"{actor.node_name} is not a host of this petition")
+        if host.key.public_key != actor.public_key:
+            # The roster pins each host's key: a node whose web server or domain was taken
+            # over, but not its key, gets nothing in its name.
+            raise acts.OriginError(f"{actor.node_name} signed with a key the roster does not "
+                                   "list for it")
         if not isinstance(body, dict) or not isinstance(body.get("blinded"), list):
             raise DecodeError("send {\"blinded\": [base64 elements]}")
         blinded = [acts.unb64(item, "blinded element") for item in body["blinded"]]
@@ -683,6 +691,19 @@ class Federation:
         # behind what a host could have turned into nullifiers.
         await self.storage.add_evaluations(record.id, actor.node_name, len(blinded))
         return {"evaluated": [acts.b64(e) for e in evaluated], "proof": acts.b64(proof)}
+
+    async def refuse_replay(self, key_id: str, nonce: str | None) -> None:
+        """Refuse a signed request without a nonce (401) or whose nonce was seen (409).
+
+        The nonce is a signature parameter, so it cannot be changed without the key; it
+        is remembered as long as the signature could still be accepted (spec §14.5).
+        """
+        if not nonce:
+            raise httpsig.MissingSignatureError("this request's signature must carry a nonce")
+        now = self.now()
+        seen = "nonce:" + hashlib.sha256(f"{key_id}\n{nonce}".encode()).hexdigest()
+        if not await self.storage.remember_activity(seen, now + MAX_AGE + MAX_SKEW, now):
+            raise ReplayError("this signed request was already received")
 
     def nullifiers_wanted(self) -> None:
         """A host's signer confirmed: ask the origin for nullifiers now."""
@@ -736,8 +757,10 @@ class Federation:
         if record.is_local:  # confirmed before the node knew itself the origin: none left
             return [(item.id, nullifier) for item in batch if (nullifier := self.node.
                     local_nullifier(record, self.node.signer_email(item, record))) is not None]
-        inputs = [nullifiers.nullifier_input(record.petition_id,
-                                             self.node.signer_email(item, record))
+        # spec §4.4, §4.6: the input names the canonical mailbox, as the origin's own
+        # signers' do (Node.local_nullifier), so aliases get one nullifier.
+        inputs = [nullifiers.nullifier_input(
+            record.petition_id, canonical_mailbox(self.node.signer_email(item, record)))
                   for item in batch]
         blinds, blinded = zip(*(voprf.blind(data) for data in inputs), strict=True)
         url = record.origin_url

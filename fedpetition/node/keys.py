@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from fedpetition.core.addresses import canonical_mailbox
 from fedpetition.core.errors import DecodeError, LocalProtocolError
 from fedpetition.core.names import check_node_name
 from fedpetition.core.notes import Signer
@@ -194,7 +195,7 @@ class DataKey:
 
     * :meth:`seal` / :meth:`open`: AES-256-GCM for the personal data in a row;
     * :meth:`email_index`: finds a signer's row without storing their email in clear;
-    * :meth:`nullifier`: the interim nullifier derivation (see its docstring);
+    * :meth:`oprf_key_pair`: the VOPRF key of each petition the node starts (spec §4.4);
     * :meth:`mac`: tags for CSRF tokens and other values the node hands out and
       must recognise later.
     """
@@ -240,14 +241,16 @@ class DataKey:
                 "or sealed under another data key"
             ) from None
 
-    def email_index(self, petition_id: str, normalised_email: str) -> bytes:
-        """A 32-byte HMAC naming a signer's row for one petition (address normalised).
+    def email_index(self, petition_id: str, mailbox: str) -> bytes:
+        """A 32-byte HMAC naming a signer's row for one petition, by canonical mailbox.
 
-        Lets the node find "has this address signed this petition?" with an indexed
-        lookup while the database holds no address in clear. Per petition, so the
-        index does not link a person's rows across petitions.
+        ``mailbox`` is ``canonical_mailbox(normalise_email(address))`` (spec §4.6), so
+        that an alias of a mailbox that already signed finds the same row. Lets the
+        node find "has this mailbox signed this petition?" with an indexed lookup
+        while the database holds no address in clear. Per petition, so the index
+        does not link a person's rows across petitions.
         """
-        return _hmac(self._index_key, _signer_message(petition_id, normalised_email))
+        return _hmac(self._index_key, _signer_message(petition_id, mailbox))
 
     def oprf_key_pair(self, petition_id: str) -> tuple[bytes, bytes]:
         """This node's VOPRF key pair (skS, pkS) for a petition it starts (spec §4.4).
@@ -270,16 +273,18 @@ def _hmac(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def _signer_message(petition_id: str, normalised_email: str) -> bytes:
-    """The HMAC input for a (petition, signer) pair, refusing an unnormalised address.
+def _signer_message(petition_id: str, mailbox: str) -> bytes:
+    """The HMAC input for a (petition, signer) pair, refusing a non-canonical address.
 
-    ``Alice@x`` and ``alice@x`` keyed apart would be two signers: a bug worth an
-    exception rather than a silent duplicate.
+    ``Alice@x`` and ``alice@x``, or ``a.b@gmail.com`` and ``ab@gmail.com``, keyed
+    apart would be two signers: a bug worth an exception rather than a silent
+    duplicate. A canonical mailbox is a normalised address (spec §4.6), so it
+    passes ``normalise_email`` unchanged.
     """
     try:
-        normalised = normalise_email(normalised_email)
+        canonical = canonical_mailbox(normalise_email(mailbox))
     except AddressError:
-        normalised = None
-    if normalised != normalised_email:
-        raise ValueError("expected an address from normalise_email()")
-    return _length_prefixed(petition_id.encode("utf-8"), normalised_email.encode("utf-8"))
+        canonical = None
+    if canonical != mailbox:
+        raise ValueError("expected canonical_mailbox(normalise_email(address))")
+    return _length_prefixed(petition_id.encode("utf-8"), mailbox.encode("utf-8"))

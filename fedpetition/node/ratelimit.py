@@ -7,7 +7,8 @@ hourly windows).
 
 from __future__ import annotations
 
-MAX_KEYS = 200_000  # beyond this, windows other than the current one are dropped first
+MAX_KEYS = 200_000  # distinct keys counted in one window at most
+FLOODED = 2**31  # the count a key gets when a flood left no room to count it
 
 
 class RateLimiter:
@@ -22,9 +23,13 @@ class RateLimiter:
         if start != self._start:
             self._start = start
             self._counts = {}
-        elif len(self._counts) >= MAX_KEYS:
-            # A flood of distinct keys: keep memory bounded, at worst forgetting counts.
-            self._counts = {}
+        elif len(self._counts) >= MAX_KEYS and key not in self._counts:
+            # A flood of distinct keys (many addresses of one network, say): keep memory
+            # bounded without forgetting the counts that matter. Keys seen once go first;
+            # if that frees nothing, a new key is over every limit until the window ends.
+            self._counts = {k: c for k, c in self._counts.items() if c > 1}
+            if len(self._counts) >= MAX_KEYS:
+                return FLOODED
         count = self._counts.get(key, 0) + 1
         self._counts[key] = count
         return count

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedpetition.core import encoding, names, nullifiers, tiles, voprf
+from fedpetition.core.addresses import canonical_mailbox
 from fedpetition.core.documents import (
     Host,
     HostRoster,
@@ -402,7 +403,9 @@ class Node:
             f"sign-domain:{email_domain(email)}", limits.sign_per_email_domain_per_hour
         )
         petition_id = view.record.petition_id
-        index = self.data_key.email_index(petition_id, email)
+        # Keyed on the canonical mailbox (spec §4.6): an alias of an address that
+        # signed finds its row. Mail still goes to the address as typed.
+        index = self.data_key.email_index(petition_id, canonical_mailbox(email))
         sealed = self.data_key.seal(
             encoding.encode(
                 {
@@ -520,12 +523,16 @@ class Node:
         return str(self._open(signature, petition.petition_id)["email"])
 
     def local_nullifier(self, record: PetitionRecord, email: str) -> bytes | None:
-        """The nullifier of a signer of one of our own petitions; None for a hosted one."""
+        """The nullifier of a signer of one of our own petitions; None for a hosted one.
+
+        ``email`` is the signer's normalised address; the input is its canonical
+        mailbox (spec §4.4, §4.6), exactly as a host computes it blindly.
+        """
         if not record.is_local:
             return None
         secret, _ = self.data_key.oprf_key_pair(record.petition_id)
         return nullifiers.nullifier(voprf.evaluate(secret, nullifiers.nullifier_input(
-            record.petition_id, email)))
+            record.petition_id, canonical_mailbox(email))))
 
     async def withdraw(self, token: str) -> SignerView:
         view = await self.signer_view(token)
@@ -632,8 +639,10 @@ class Node:
         return email
 
     async def _records_for(self, email: str) -> list[tuple[PetitionRecord, SignatureRecord]]:
+        """Every row of the mailbox of ``email`` (spec §4.6: its aliases share the rows)."""
         petitions = await self.storage.petitions()
-        pairs = [(p.id, self.data_key.email_index(p.petition_id, email)) for p in petitions]
+        mailbox = canonical_mailbox(email)
+        pairs = [(p.id, self.data_key.email_index(p.petition_id, mailbox)) for p in petitions]
         by_id = {p.id: p for p in petitions}
         return [(by_id[r.petition], r) for r in await self.storage.signatures_by_indexes(pairs)]
 

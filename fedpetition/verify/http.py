@@ -5,7 +5,8 @@ of ``<scheme>://<path>``. Live files change as logs grow, so the source pins
 each log's checkpoint the first time it is read and lists exactly the files
 that checkpoint needs (tiles are immutable, partial ones included), plus a
 manifest it writes itself: what it lists is what a bundle fetched at that
-moment would hold.
+moment would hold. The origin's evaluation counts (optional, spec §10.1) are
+read after every checkpoint, so that they cover every entry those hold.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _get(url: str, limit: int = MAX_FILE) -> bytes:
     if len(data) > limit:
         raise DecodeError(f"GET {url}: larger than {limit} bytes")
     return data
+
+
+class NotFound(DecodeError):
+    """The node answered 404: it does not serve that file."""
 
 
 def parse_petition_url(url: str) -> tuple[str, str, str]:
@@ -94,6 +99,8 @@ class _Connections:
                                                   | ConnectionResetError):
                     continue  # the server closed an idle kept-alive connection
                 raise DecodeError(f"GET {url}: {e}") from None
+            if response.status == 404:
+                raise NotFound(f"GET {url}: HTTP 404")
             if response.status != 200:
                 raise DecodeError(f"GET {url}: HTTP {response.status}")
             if len(data) > limit:
@@ -164,6 +171,16 @@ class HttpSource:
             except (UnicodeDecodeError, FedPetitionError):
                 size = 0  # the verifier reports the bad checkpoint; list no tiles
             members.extend(bundle.log_member_paths(log_origin, size))
+        # After the checkpoints: the origin counts an evaluation before it answers, so
+        # counts read now cover every entry of the checkpoints pinned above.
+        evaluations = bundle.evaluations_path(pid)
+        try:
+            self._fetch(evaluations)
+        except NotFound:
+            return members  # the origin publishes no counts: the member is absent
+        except DecodeError:
+            pass  # listed, so the verifier reports why it cannot be read
+        members.append(evaluations)
         return members
 
     def read(self, path: str) -> bytes:

@@ -7,7 +7,17 @@ import sys
 import time
 from typing import Any, TextIO
 
-from fedpetition.core.verification import PASS, Report, StepResult
+from fedpetition.core.verification import (
+    EVALUATIONS_ABSENT,
+    EVALUATIONS_UNUSABLE,
+    FLAG_EXCEEDED,
+    NO_EVALUATIONS,
+    PASS,
+    EvaluationReport,
+    Flag,
+    Report,
+    StepResult,
+)
 
 _MARK = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
@@ -20,6 +30,27 @@ def one_line(step: StepResult) -> str:
     if step.index is not None:
         where += f" entry {step.index}"
     return f"{step.step}:{where}: {step.detail}" if where else f"{step.step}: {step.detail}"
+
+
+def flag_line(flag: Flag) -> str:
+    """``<flag>: <host>: <detail>``: a flag as one line."""
+    where = f" {flag.host}:" if flag.host else ""
+    return f"{flag.flag}:{where} {flag.detail}"
+
+
+def evaluations_to_json(evaluations: EvaluationReport | None) -> dict[str, Any] | None:
+    if evaluations is None:
+        return None
+    return {
+        "status": evaluations.status,
+        "reason": evaluations.reason,
+        "time": evaluations.time,
+        "hosts": [
+            {"host": h.host, "sign_entries": h.sign_entries, "nullifiers": h.nullifiers,
+             "served": h.served, "flagged": h.flagged}
+            for h in evaluations.hosts
+        ],
+    }
 
 
 def report_to_json(report: Report) -> dict[str, Any]:
@@ -60,6 +91,12 @@ def report_to_json(report: Report) -> dict[str, Any]:
             "no_region": tally.no_region,
             "versions": {str(k): v for k, v in sorted(tally.versions.items())},
         },
+        "evaluations": evaluations_to_json(report.evaluations),
+        "flags": [
+            {k: v for k, v in (("flag", f.flag), ("host", f.host), ("detail", f.detail))
+             if v is not None}
+            for f in report.flags
+        ],
     }
 
 
@@ -98,6 +135,7 @@ def print_text(report: Report, out: TextIO) -> None:
         out.write(f"  regions           {regions or '-'}; no region {tally.no_region:,}\n")
         versions = ", ".join(f"v{v} {n:,}" for v, n in sorted(tally.versions.items()))
         out.write(f"  by text version   {versions}\n")
+    _print_evaluations(report, out)
     out.write("\n")
     if report.ok:
         out.write(f"OK: all {len(report.steps)} steps passed\n")
@@ -105,6 +143,34 @@ def print_text(report: Report, out: TextIO) -> None:
         failed = report.failures
         first = failed[0] if failed else next(s for s in report.steps if s.status != PASS)
         out.write(f"FAILED: {one_line(first)}\n")
+    for flag in report.flags:
+        out.write(f"FLAGGED: {flag_line(flag)}\n")
+
+
+def _print_evaluations(report: Report, out: TextIO) -> None:
+    """The origin's evaluation counts against each host's entries (spec §11.9)."""
+    evaluations = report.evaluations
+    if evaluations is None:
+        return
+    out.write("\nevaluations\n")
+    if evaluations.status == EVALUATIONS_ABSENT:
+        out.write(f"  {NO_EVALUATIONS}\n")
+        return
+    if evaluations.status == EVALUATIONS_UNUSABLE:
+        out.write(f"  unusable: {evaluations.reason}\n")
+    else:
+        when = "?" if evaluations.time is None else time.strftime(
+            "%Y-%m-%d %H:%M:%S UTC", time.gmtime(evaluations.time))
+        out.write(f"  counted by the origin at {when}\n")
+        out.write(f"  {'host':<24} {'sign entries':>12} {'nullifiers':>11} / "
+                  "evaluations served\n")
+        for row in evaluations.hosts:
+            entries = "-" if row.sign_entries is None else f"{row.sign_entries:,}"
+            signed = "-" if row.nullifiers is None else f"{row.nullifiers:,}"
+            mark = f"  FLAGGED {FLAG_EXCEEDED}" if row.flagged else ""
+            out.write(f"  {row.host:<24} {entries:>12} {signed:>11} / {row.served:,}{mark}\n")
+        if not evaluations.hosts:
+            out.write("  (no host other than the origin)\n")
 
 
 class ProgressBar:

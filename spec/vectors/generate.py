@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import io
 import json
 import random
@@ -39,14 +40,17 @@ import msgpack
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fedpetition.core import bundle, encoding, merkle, names, tiles
+from fedpetition.core import bundle, encoding, merkle, names, nullifiers, tiles, voprf
+from fedpetition.core.addresses import canonical_mailbox
 from fedpetition.core.documents import (
+    EvaluationCounts,
     Host,
     HostRoster,
     PetitionVersion,
     SignedDocument,
     WitnessPolicy,
     check_version_chain,
+    sign_evaluations,
     sign_petition,
     sign_roster,
 )
@@ -82,7 +86,7 @@ from fedpetition.core.notes import (
 )
 from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.core.receipts import Receipt, verify_receipt
-from fedpetition.core.verification import Verification
+from fedpetition.core.verification import FLAG_EXCEEDED, FLAG_UNUSABLE, Verification
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.render import report_to_json
 
@@ -1501,10 +1505,43 @@ def documents_vectors() -> dict[str, Any]:
             continue
         raise AssertionError(f"roster accepted: {description}")
 
+    counts = evaluation_counts(plan_federation())
+    counts_doc = sign_evaluations(counts, origin)
+    assert EvaluationCounts.decode(counts_doc.body) == counts
+    b, c = HOSTS[1], HOSTS[2]
+
+    def counts_body(**changes: Any) -> bytes:
+        value = {**counts.to_map(), **changes}
+        return encoding.encode({k: v for k, v in value.items() if v is not None})
+
+    invalid_counts = [
+        ("type 'hosts' instead of 'evaluations'", counts_body(type="hosts")),
+        ("no time field", counts_body(time=None)),
+        ("an unknown field total", counts_body(total=10)),
+        ("counts is an array of pairs, not a map", counts_body(counts=[[b, 1]])),
+        ("a negative count", counts_body(counts={b: -1, c: 5})),
+        ("a count of true instead of the integer 1", counts_body(counts={b: True})),
+        ("a count of 2^63, beyond int64", counts_body(counts={b: 2**63})),
+        (
+            "the origin counts itself: it evaluates its own signers locally, uncounted",
+            counts_body(counts={ORIGIN: 1, b: 5}),
+        ),
+        ("a key that is not a node name (upper case)", counts_body(counts={"Node-B.example": 1})),
+        ("a time of 2^40 (§3.2's bound)", counts_body(time=2**40)),
+        ("a petition id without a slug", counts_body(petition=ORIGIN)),
+    ]
+    for description, body in invalid_counts:
+        try:
+            EvaluationCounts.decode(body)
+        except DecodeError:
+            continue
+        raise AssertionError(f"evaluation counts accepted: {description}")
+
     return vector_file(
-        "Signed petition documents (spec §3): two versions of a petition and the host roster, "
-        "each a canonical MessagePack body in an envelope signed by the origin over "
-        '"fedpetition-document/v1\\n" || body; invalid envelopes, bodies and version chains.',
+        "Signed petition documents (spec §3): two versions of a petition, the host roster and "
+        "the evaluation counts, each a canonical MessagePack body in an envelope signed by the "
+        'origin over "fedpetition-document/v1\\n" || body; invalid envelopes, bodies and '
+        "version chains.",
         origin_vkey=str(origin.verifier_key()),
         document_context=b"fedpetition-document/v1\n".hex(),
         versions=[
@@ -1521,6 +1558,14 @@ def documents_vectors() -> dict[str, Any]:
             for d, chain in invalid_chains
         ],
         invalid_roster_bodies=[{"description": d, "body": b.hex()} for d, b in invalid_rosters],
+        evaluations=document_item(
+            "evaluation counts (§3.6): the evaluations the origin served node-b and node-c, "
+            "as in bundles/valid.zip",
+            counts_doc,
+        ),
+        invalid_evaluations_bodies=[
+            {"description": d, "body": body.hex()} for d, body in invalid_counts
+        ],
     )
 
 
@@ -1687,6 +1732,7 @@ class Federation:
     key_files: dict[str, bytes]  # node -> contents of <node>/key
     logs: dict[str, Files]  # host -> its log's files (checkpoint, tiles, entry bundles)
     claims: bundle.Claims | None
+    evaluations: SignedDocument | None = None  # the origin's counts (OPTIONAL, §10.1)
     extra: Files = field(default_factory=dict)  # files no honest bundle holds
 
 
@@ -1727,6 +1773,28 @@ def log_files(
     return files
 
 
+# The origin's evaluation counts (§3.6), read after the witnesses cosigned: each
+# sign entry of a host took one evaluation (a signer who signs again after
+# withdrawing confirms again), and node-b was also served two for signatures not
+# yet in its log. node-c's count equals its sign entries exactly.
+EVALUATED_AT = SEALED_AT + HOUR
+NOT_YET_LOGGED = {"node-b.example": 2, "node-c.example": 0}
+
+
+def sign_entries(plan: Plan, host: str) -> int:
+    return sum(e.kind == "sign" for e in plan.events[host])
+
+
+def signed_nullifiers(plan: Plan, host: str) -> int:
+    """The distinct nullifiers of a host's sign entries: what §11.9 compares."""
+    return len({e.signer for e in plan.events[host] if e.kind == "sign"})
+
+
+def evaluation_counts(plan: Plan) -> EvaluationCounts:
+    served = {h: sign_entries(plan, h) + NOT_YET_LOGGED[h] for h in HOSTS if h != ORIGIN}
+    return EvaluationCounts(PETITION_ID, served, EVALUATED_AT)
+
+
 def honest_federation(plan: Plan) -> Federation:
     origin = HOST_SIGNERS[ORIGIN]
     tally = expected_tally(plan)
@@ -1736,6 +1804,7 @@ def honest_federation(plan: Plan) -> Federation:
         key_files={h: key_file(HOST_SIGNERS[h].verifier_key()) for h in HOSTS},
         logs={h: log_files(h, plan.entries[h]) for h in HOSTS},
         claims=bundle.Claims(tally.total, dict(tally.per_log)),
+        evaluations=sign_evaluations(evaluation_counts(plan), origin),
     )
 
 
@@ -1747,6 +1816,8 @@ def bundle_files(fed: Federation) -> Files:
     for number, document in enumerate(fed.versions, start=1):
         files[bundle.version_path(PETITION_ID, number)] = document.encode()
     files[bundle.roster_path(PETITION_ID)] = fed.roster.encode()
+    if fed.evaluations is not None:
+        files[bundle.evaluations_path(PETITION_ID)] = fed.evaluations.encode()
     for log in fed.logs.values():
         files.update(log)
     files.update(fed.extra)
@@ -2061,13 +2132,14 @@ def receipt_vectors(plan: Plan, fed: Federation) -> tuple[dict[str, Any], Files]
 class Attack:
     name: str
     description: str
-    step: str
-    log: str | None  # the log origin the failure concerns, None for petition-wide steps
+    step: str | None  # None: the bundle verifies, but the report must raise ``flag``
+    log: str | None  # the log origin the failure (or flag) concerns, None for petition-wide
     signed_by: tuple[str, ...]  # seed labels (notes.json keys) of the keys used to re-sign
     files: Files
     index: int | None = None  # the entry index the failure names, if any
     known_bug: str | None = None  # the reference verifier does not fail as it must
     deflated: frozenset[str] = frozenset()  # members compressed instead of stored
+    flag: str | None = None  # the flag (§11.9) the report must raise, when step is None
 
 
 def entry_at(plan: Plan, host: str, predicate: Callable[[Event], bool], start: int = 0) -> int:
@@ -2113,12 +2185,13 @@ def attacks(plan: Plan, fed: Federation) -> list[Attack]:
     def add(
         name: str,
         description: str,
-        step: str,
+        step: str | None,
         log_host: str | None,
         signed_by: Sequence[str],
         files: Files,
         index: int | None = None,
         known_bug: str | None = None,
+        flag: str | None = None,
     ) -> None:
         out.append(
             Attack(
@@ -2130,6 +2203,7 @@ def attacks(plan: Plan, fed: Federation) -> list[Attack]:
                 files,
                 index,
                 known_bug,
+                flag=flag,
             )
         )
 
@@ -2600,6 +2674,59 @@ def attacks(plan: Plan, fed: Federation) -> list[Attack]:
         target,
     )
 
+    # --- more sign entries than nullifier evaluations (§11.9). node-b invents signers:
+    # it logs sign entries with nullifiers the origin never evaluated for it, re-signs,
+    # and the witnesses cosign (they check that a log grows, not what it says). The
+    # manifest's claims are made to match, so every step passes: only the origin's
+    # evaluation counts show that node-b has more sign entries than it was served.
+    served_b = evaluation_counts(plan).served(b)
+    invented_count = served_b - signed_nullifiers(plan, b) + 1
+    invented = [
+        Signatory(UNIQUE_SIGNERS + 1 + i, f"invented{i}@example.org", f"Invented {i}", "FR-IDF",
+                  test_nullifier(PETITION_ID, f"invented{i}@example.org"))
+        for i in range(invented_count)
+    ]
+    inflated_entries = [
+        *entries_b, *(new_sign_entry(who, last_b + HOUR, salt_label="invented") for who in invented)
+    ]
+    assert fed.claims is not None
+    invented_claims = bundle.Claims(
+        fed.claims.total + invented_count,
+        {**fed.claims.logs, origin_b: fed.claims.logs[origin_b] + invented_count},
+    )
+    add(
+        "signers-invented-by-host",
+        f"node-b appends {invented_count} sign entries for signers who never signed (fresh "
+        "nullifiers the origin never evaluated), re-signs, is cosigned by the witnesses, and "
+        "the manifest claims the inflated counts: every step passes, but node-b's log signs "
+        f"{signed_nullifiers(plan, b) + invented_count} distinct nullifiers and the origin "
+        f"served it {served_b} evaluations",
+        None,
+        b,
+        everyone,
+        replace_log(fed, b, log_files(b, inflated_entries), claims=invented_claims),
+        flag=FLAG_EXCEEDED,
+    )
+
+    own_counts = EvaluationCounts(
+        PETITION_ID, {**evaluation_counts(plan).counts, b: served_b + 1000}, EVALUATED_AT
+    )
+    add(
+        "evaluations-not-signed-by-origin",
+        "node-b replaces the origin's evaluation counts with its own, claiming 1000 more "
+        "evaluations served to it, signed with node-b's key: the counts are unusable (the "
+        "flag names why), and nothing else changes",
+        None,
+        None,
+        [b],
+        bundle_files(
+            dataclasses.replace(
+                fed, evaluations=SignedDocument.sign(own_counts.encode(), HOST_SIGNERS[b])
+            )
+        ),
+        flag=FLAG_UNUSABLE,
+    )
+
     # --- files the bundle maker left out or mangled (no key needed).
     dropped_log = {
         p: d for p, d in bundle_files(fed).items() if not p.startswith(LOG_ORIGINS[c] + "/")
@@ -2644,6 +2771,14 @@ def bundle_vectors(plan: Plan, fed: Federation) -> Files:
         assert buffer.getvalue() == valid
     report = verify_bundle(valid)
     assert report.ok, [s for s in report.steps if not s.ok]
+    assert not report.flags, report.flags
+    assert report.evaluations is not None and report.evaluations.status == "checked"
+    assert {
+        h.host: (h.sign_entries, h.nullifiers, h.served) for h in report.evaluations.hosts
+    } == {
+        h: (sign_entries(plan, h), signed_nullifiers(plan, h), evaluation_counts(plan).served(h))
+        for h in HOSTS[1:]
+    }
     tally = expected_tally(plan)
     assert report.tally.total == tally.total
     assert {c.origin: c.counted for c in report.tally.logs} == tally.per_log
@@ -2689,7 +2824,11 @@ def bundle_vectors(plan: Plan, fed: Federation) -> Files:
         expected = (attack.step, attack.log, attack.index)
         first = report.failures[0] if report.failures else None
         got = first and (first.step, first.log, first.index)
-        if attack.known_bug is None:
+        if attack.flag is not None:  # verifies, and raises exactly this flag
+            flags = [(f.flag, f.host and names.log_origin(f.host, PETITION_ID))
+                     for f in report.flags]
+            assert report.ok and flags == [(attack.flag, attack.log)], (attack.name, flags)
+        elif attack.known_bug is None:
             assert got == expected, (attack.name, got, first and first.detail)
         else:  # once the bug is fixed, drop known_bug from the attack
             assert got != expected, f"{attack.name}: fixed, remove its known_bug"
@@ -2705,6 +2844,8 @@ def bundle_vectors(plan: Plan, fed: Federation) -> Files:
         }
         if attack.index is not None:
             item["index"] = attack.index
+        if attack.flag is not None:
+            item["flag"] = attack.flag
         if attack.known_bug is not None:
             item["known_implementation_bug"] = attack.known_bug
         negative.append(item)
@@ -2712,12 +2853,152 @@ def bundle_vectors(plan: Plan, fed: Federation) -> Files:
         vector_file(
             "Negative bundles: each a minimal change of bundles/valid.zip that an attacker or a "
             "faulty node would make, with the verification step that must fail first (and the log "
-            "and entry index it names). signed_by lists the keys used to re-sign changed files, "
+            "and entry index it names); or, where step is null, a bundle that verifies but whose "
+            "report must raise exactly one flag (spec §11.9), named in flag, for the log named in "
+            "log (null: no host). signed_by lists the keys used to re-sign changed files, "
             "by their seed label in notes.json.",
             bundles=negative,
         )
     )
     return out
+
+
+# =============================================================================
+# 9. nullifier.json: the nullifier derivation, end to end (spec §4.4, §4.6)
+# =============================================================================
+
+# Addresses as normalise_email returns them (the input of §4.6), chosen so that
+# several are aliases of one mailbox and others look alike but are kept apart.
+NULLIFIER_ADDRESSES = (
+    ("ada.lovelace@gmail.com", "Gmail: dots are dropped"),
+    ("adalovelace+petitions@googlemail.com",
+     "Gmail: a +tag is dropped and googlemail.com is gmail.com; same mailbox, same nullifier"),
+    ("a.d.a.l.o.v.e.l.a.c.e+x.y@gmail.com", "Gmail: dots and a tag holding dots"),
+    ("ada+petitions@fastmail.com", "Fastmail: a +tag is dropped, the rest kept"),
+    ("ada.lovelace@example.org", "an unlisted domain: dots matter, nothing changes"),
+    ("ada.lovelace+petitions@example.org",
+     "an unlisted domain: '+' may be part of the account name, nothing changes"),
+    ("élodie@example.org", "a UTF-8 local part (NFC): the input holds its UTF-8 bytes"),
+)
+
+
+def fixed_scalar(byte: int) -> bytes:
+    """A fixed scalar for the vectors: 31 bytes of ``byte`` and a zero top byte (< order)."""
+    return bytes([byte]) * 31 + b"\x00"
+
+
+def nullifier_vectors() -> dict[str, Any]:
+    secret, petition = OPRF_SECRET, PETITION_ID
+    sk, pk = petition_key_pair(secret, petition)
+    info = nullifiers.KEY_CONTEXT + petition.encode()
+    seed = hmac.new(secret, info, hashlib.sha256).digest()
+    assert (sk, pk) == voprf.derive_key_pair(seed, info)
+    assert all(v.oprf_key == pk for v in petition_versions())  # documents.json carries pkS
+
+    items: list[dict[str, Any]] = []
+    inputs, blinds, blinded, evaluated, outputs = [], [], [], [], []
+    for i, (address, why) in enumerate(NULLIFIER_ADDRESSES):
+        mailbox = canonical_mailbox(address)
+        data = nullifiers.nullifier_input(petition, mailbox)
+        r, element = voprf.blind(data, fixed_scalar(0x10 + i))
+        proof_r = fixed_scalar(0x30 + i)
+        (z,), proof = voprf.blind_evaluate(sk, pk, [element], proof_r)
+        (output,) = voprf.finalize([data], [r], [z], [element], proof, pk)
+        assert output == voprf.evaluate(sk, data)  # the origin's own signers (§4.4)
+        inputs.append(data)
+        blinds.append(r)
+        blinded.append(element)
+        evaluated.append(z)
+        outputs.append(output)
+        items.append({
+            "description": why,
+            "address": address,
+            "canonical_mailbox": mailbox,
+            "input": data.hex(),
+            "blind": r.hex(),
+            "blinded_element": element.hex(),
+            "proof_randomness": proof_r.hex(),
+            "evaluated_element": z.hex(),
+            "proof": proof.hex(),
+            "output": output.hex(),
+            "nullifier": nullifiers.nullifier(output).hex(),
+        })
+    by_mailbox: dict[str, set[str]] = {}
+    for item in items:
+        by_mailbox.setdefault(item["canonical_mailbox"], set()).add(item["nullifier"])
+    assert all(len(found) == 1 for found in by_mailbox.values())
+    assert len({item["nullifier"] for item in items}) == len(by_mailbox) == 5
+
+    batch_r = fixed_scalar(0x50)
+    batch_z, batch_proof = voprf.blind_evaluate(sk, pk, blinded, batch_r)
+    assert batch_z == evaluated
+    assert voprf.finalize(inputs, blinds, batch_z, blinded, batch_proof, pk) == outputs
+
+    def rejected(name: str, why: str, zs: list[bytes], proof: bytes, key: bytes,
+                 error: type[Exception]) -> dict[str, Any]:
+        try:
+            voprf.finalize(inputs, blinds, zs, blinded, proof, key)
+        except error:
+            pass
+        else:
+            raise AssertionError(f"nullifier.json: {name} was accepted")
+        return {"name": name, "description": why, "evaluated_elements": [z.hex() for z in zs],
+                "proof": proof.hex(), "pkS": key.hex(),
+                "error": "VerifyError" if error is voprf.VoprfProofError else "DeserializeError"}
+
+    other_sk, other_pk = petition_key_pair(secret, OTHER_PETITION_ID)
+    other_z, other_proof = voprf.blind_evaluate(other_sk, other_pk, blinded, batch_r)
+    swapped = [evaluated[1], evaluated[0], *evaluated[2:]]
+    invalid = [
+        rejected("evaluated-under-another-petition-key",
+                 "an origin evaluating with the key of another of its petitions (with a valid "
+                 "proof for that key): the proof does not verify under this petition's pkS",
+                 other_z, other_proof, pk, voprf.VoprfProofError),
+        rejected("evaluated-elements-swapped",
+                 "the first two evaluated elements swapped: the batched proof binds the order",
+                 swapped, batch_proof, pk, voprf.VoprfProofError),
+        rejected("proof-tampered", "the batched proof with one bit of its response flipped",
+                 evaluated, flip_bit(batch_proof, byte=voprf.SCALAR_SIZE), pk,
+                 voprf.VoprfProofError),
+        rejected("evaluated-element-identity",
+                 "an evaluated element that is the identity (32 zero bytes), which RFC 9497 "
+                 "§3.3 forbids on the wire",
+                 [bytes(32), *evaluated[1:]], batch_proof, pk, DecodeError),
+    ]
+    return vector_file(
+        "Nullifiers (spec §4.4, §4.6): RFC 9497 VOPRF, mode 0x01, ristretto255-SHA512, from "
+        "the origin's secret to each address's nullifier. key: the reference derivation of "
+        "the petition's key pair from origin_secret (any derivation is the origin's own "
+        "business; pkS is the oprf_key of the petition versions in documents.json). For each "
+        "address: its canonical mailbox (§4.6), the VOPRF input (§4.4), the host's blind, the "
+        "blinded element it sends, the origin's evaluated element and proof for a batch of one "
+        "(with the proof randomness given), the finalized output and the nullifier (its first "
+        "32 bytes). Blinds and proof randomness are fixed for reproducibility (31 bytes of one "
+        "value and a zero top byte, little-endian); a real host and origin draw them at random. "
+        "batch: the same blinded elements in one request, in address order, with one proof. "
+        "rejected: evaluations a host must refuse, with the RFC 9497 error.",
+        suite=voprf.SUITE_ID,
+        mode=voprf.MODE_VOPRF,
+        context=voprf.CONTEXT.hex(),
+        origin_secret=secret.hex(),
+        petition=petition,
+        key={"description": "seed = HMAC-SHA256(origin_secret, info), info = "
+                            "\"fedpetition-oprf-key/v1\\n\" || petition id; (skS, pkS) = "
+                            "DeriveKeyPair(seed, info), RFC 9497 §3.2.1",
+             "info": info.hex(), "seed": seed.hex(), "skS": sk.hex(), "pkS": pk.hex()},
+        addresses=items,
+        batch={
+            "description": "all blinded elements above in one evaluate request (spec §14.18), "
+                           "with one batched DLEQ proof; the evaluated elements and outputs "
+                           "are those above",
+            "proof_randomness": batch_r.hex(),
+            "evaluated_elements": [z.hex() for z in batch_z],
+            "proof": batch_proof.hex(),
+            "request": {"blinded": [b64(x) for x in blinded]},
+            "response": {"evaluated": [b64(z) for z in batch_z], "proof": b64(batch_proof)},
+        },
+        rejected=invalid,
+    )
 
 
 # =============================================================================
@@ -2733,6 +3014,7 @@ def generate() -> dict[str, bytes]:
         "merkle.json": json_bytes(merkle_vectors()),
         "notes.json": json_bytes(notes_vectors()),
         "documents.json": json_bytes(documents_vectors()),
+        "nullifier.json": json_bytes(nullifier_vectors()),
     }
     plan = plan_federation()
     fed = honest_federation(plan)

@@ -76,8 +76,9 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     assert [h["name"] for h in count["hosts"]] == [n.name for n in three]
     assert [h["counted"] for h in count["hosts"]] == [3, 2, 3]
     assert count["duplicates"] == 1
-    # The origin counted the evaluations it served each host, and publishes them.
-    status, served = await origin.request("GET", f"/petitions/{SLUG}/evaluations")
+    # The origin counted the evaluations it served each host, and publishes them (signed at
+    # /petitions/<slug>/evaluations, which the verifier reads; as JSON for people).
+    status, served = await origin.request("GET", f"/api/petitions/{SLUG}/evaluations")
     assert status == 200
     assert served["evaluations"] == {second.name: 2, three[2].name: 3}
     # Each log's served checkpoint carries a cosignature by another host.
@@ -89,14 +90,28 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     assert report.ok, [f.step for f in report.failures]
     assert report.tally.total == 7 and report.tally.duplicates == 1
     assert [log.host for log in report.tally.logs] == [n.name for n in three]
-    # ... and from a bundle fetched from them.
+    # The hosts' entries against the evaluations served them: each within, none flagged.
+    assert report.evaluations is not None and report.evaluations.status == "checked"
+    assert [(h.host, h.sign_entries, h.nullifiers, h.served, h.flagged)
+            for h in report.evaluations.hosts] == [(second.name, 2, 2, 2, False),
+                                                    (three[2].name, 3, 3, 3, False)]
+    assert not report.flags
+    # ... and from a bundle fetched from them, which holds the signed counts.
     out = tmp_path / "bundle.zip"
     assert await asyncio.to_thread(main, ["bundle", url, "--out", str(out)]) == 0
     with ZipSource(str(out)) as source:
+        assert f"{origin.name}/petitions/{SLUG}/evaluations" in source.members()
         report = Verification(source).run()
-    assert report.ok and report.tally.total == 7
+    assert report.ok and report.tally.total == 7 and not report.flags
+    assert report.evaluations is not None and report.evaluations.status == "checked"
+    capsys.readouterr()
     assert await asyncio.to_thread(main, ["verify", url]) == 0
-    assert "federated total   7" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "federated total   7" in printed
+    assert "sign entries  nullifiers / evaluations served" in printed
+    assert f"  {second.name:<24} {2:>12} {2:>11} / 2\n" in printed
+    assert f"  {three[2].name:<24} {3:>12} {3:>11} / 3\n" in printed
+    assert "FLAGGED" not in printed
 
 
 async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywhere(

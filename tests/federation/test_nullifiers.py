@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedpetition.core import voprf
+from fedpetition.core.documents import EvaluationCounts, SignedDocument
 from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.node.keys import DataKey
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
@@ -41,6 +42,8 @@ async def test_an_origin_that_is_down_delays_but_loses_nothing(two: list[Running
     await origin.start()
     await wait_for("the signature to be counted everywhere", lambda: all_counts(two, 1))
     assert await awaiting(host) == 0
+    # One evaluation served to the host, counted durably across the origin's restart.
+    assert await signed_counts(origin) == {host.name: 1}
 
 
 async def test_an_evaluation_under_another_key_is_refused(
@@ -60,6 +63,19 @@ async def test_an_evaluation_under_another_key_is_refused(
     assert await awaiting(host) == 1  # refused, kept, asked again later
     monkeypatch.undo()
     await wait_for("an honest answer to be taken", lambda: all_counts(two, 1))
+
+
+async def signed_counts(origin: RunningNode) -> dict[str, int]:
+    """The origin's evaluation counts (spec §3.6), checked against its node key."""
+    assert origin.node is not None
+    status, data = await origin.request("GET", f"/petitions/{SLUG}/evaluations")
+    assert status == 200 and isinstance(data, bytes), data
+    document = SignedDocument.decode(data)
+    document.verify(origin.node.signer.verifier_key())
+    counts = EvaluationCounts.decode(document.body)
+    assert counts.petition == f"{origin.name}/{SLUG}"
+    assert abs(counts.time - origin.node.now()) < 60
+    return dict(counts.counts)
 
 
 async def test_only_a_host_gets_evaluations(tmp_path: Path) -> None:
@@ -85,8 +101,20 @@ async def test_only_a_host_gets_evaluations(tmp_path: Path) -> None:
         status, answer = await origin.request("POST", f"/petitions/{SLUG}/evaluate", data=body,
                                               headers={"Content-Type": "application/json"})
         assert (status, answer["error"]) == (401, "missing_signature")
-        status, served = await origin.request("GET", f"/petitions/{SLUG}/evaluations")
-        assert served["evaluations"] == {host.name: 1}
+        assert await signed_counts(origin) == {host.name: 1}  # the stranger was not counted
+        status, served = await origin.request("GET", f"/api/petitions/{SLUG}/evaluations")
+        assert status == 200 and served["evaluations"] == {host.name: 1}
+        # A batch of three more: the counts grow by three, at once.
+        three = json.dumps({"blinded": [base64.b64encode(voprf.blind(bytes([i]))[1]).decode()
+                                        for i in range(3)]})
+        headers = host.federation.peers.sign("POST", url, three.encode(), "application/json")
+        status, _ = await origin.request("POST", f"/petitions/{SLUG}/evaluate", data=three,
+                                         headers=headers)
+        assert status == 200
+        assert await signed_counts(origin) == {host.name: 4}
+        # Only the origin publishes counts.
+        status, _ = await host.request("GET", f"/petitions/{SLUG}/evaluations")
+        assert status == 404
     finally:
         for running in nodes:
             await running.stop()

@@ -112,8 +112,11 @@ async def test_bundle_and_live_verification_agree_with_the_node(harness: NodeHar
 
     data = await (await h.client.get("/petitions/clean-air/bundle.zip")).read()
     with ZipSource(io.BytesIO(data)) as source:
+        # The origin's signed evaluation counts are in its bundle (no other host: none).
+        assert f"127.0.0.1:{h.port}/petitions/clean-air/evaluations" in source.members()
         report = report_to_json(Verification(source).run())
     assert report["ok"] is True, report
+    assert report["evaluations"]["status"] == "checked" and report["flags"] == []
     assert report["tally"]["total"] == 11 == await count(h)  # type: ignore[index]
 
     live = await asyncio.to_thread(verify_live, f"{h.url}/p/clean-air")

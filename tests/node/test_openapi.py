@@ -263,6 +263,10 @@ async def test_live_answers_match_the_document(harness: NodeHarness) -> None:
     await check(
         await c.get("/api/petitions/clean-air/series"), "/api/petitions/{slug}/series", "GET"
     )
+    evaluations = "/api/petitions/{slug}/evaluations"
+    served = await check(await c.get("/api/petitions/clean-air/evaluations"), evaluations, "GET")
+    assert served == {"petition": f"127.0.0.1:{h.port}/clean-air", "evaluations": {}}
+    await check(await c.get("/api/petitions/nope/evaluations"), evaluations, "GET")
     await check(
         await c.get("/api/petitions/clean-air/checkpoint"),
         "/api/petitions/{slug}/checkpoint",
@@ -278,6 +282,8 @@ async def test_live_answers_match_the_document(harness: NodeHarness) -> None:
         ("/petitions/clean-air/versions/2", "/petitions/{slug}/versions/{number}"),
         ("/petitions/clean-air/versions/3", "/petitions/{slug}/versions/{number}"),
         ("/petitions/clean-air/hosts", "/petitions/{slug}/hosts"),
+        ("/petitions/clean-air/evaluations", "/petitions/{slug}/evaluations"),
+        ("/petitions/nope/evaluations", "/petitions/{slug}/evaluations"),
         ("/petitions/clean-air/manifest", "/petitions/{slug}/manifest"),
         ("/petitions/clean-air/bundle.zip", "/petitions/{slug}/bundle.zip"),
         ("/petitions/nope/bundle.zip", "/petitions/{slug}/bundle.zip"),

@@ -204,6 +204,8 @@ async def test_personal_data_stays_out_of_everything_public(
             f"/api/petitions/{slug}/checkpoint",
             f"/petitions/{slug}/versions/1",
             f"/petitions/{slug}/hosts",
+            f"/petitions/{slug}/evaluations",
+            f"/api/petitions/{slug}/evaluations",
             f"/petitions/{slug}/manifest",
             f"/petitions/{slug}/bundle.zip",
             f"/log/{origin}/{slug}/checkpoint",

@@ -142,8 +142,11 @@ async def evaluate(request: web.Request) -> web.Response:
     data = await request.content.read(MAX_EVALUATE_BYTES + 1)
     if len(data) > MAX_EVALUATE_BYTES:
         raise InputError("request too large", status=413, code="too_large")
-    signer = await federation.peers.authenticate(
+    signer, verified = await federation.peers.authenticate_request(
         request.method, federation.base_url + request.path_qs, request.headers, data)
+    # Evaluate requests carry no activity id: each must carry a signed nonce, and a
+    # captured one is refused by it, however its headers were rearranged.
+    await federation.refuse_replay(verified.key_id, verified.nonce)
     try:
         body = json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -153,7 +156,8 @@ async def evaluate(request: web.Request) -> web.Response:
 
 
 async def evaluations(request: web.Request) -> web.Response:
-    """How many nullifier evaluations the origin served to each host of a petition."""
+    """How many nullifier evaluations the origin served to each host of a petition, as
+    JSON for people; the signed document verifiers read is /petitions/<slug>/evaluations."""
     node = request.app[NODE]
     view = await node.petition(request.match_info["slug"])
     if not view.record.is_local:
@@ -225,7 +229,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post(WITNESS_PATH, add_checkpoint)
     app.router.add_get("/witness/evidence", evidence)
     app.router.add_post(EVALUATE_PATH, evaluate)
-    app.router.add_get("/petitions/{slug}/evaluations", evaluations)
+    app.router.add_get("/api/petitions/{slug}/evaluations", evaluations)
     app.router.add_get("/api/petitions/{slug}/federated", federated)
     app.router.add_post("/api/hosting", host_petition)
     app.router.add_get("/api/petitions/{slug}/host-requests", host_requests)

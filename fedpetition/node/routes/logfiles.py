@@ -1,7 +1,7 @@
 """The files a node publishes (spec §10.1), at the paths a bundle names them by.
 
-Everything but checkpoints and rosters is immutable and cacheable; a bundle is
-an archive of exactly these files for one petition.
+Everything but checkpoints, rosters and evaluation counts is immutable and
+cacheable; a bundle is an archive of exactly these files for one petition.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from fedpetition.core import bundle, tiles
+from fedpetition.core.documents import EvaluationCounts, sign_evaluations
 from fedpetition.core.errors import DecodeError
 from fedpetition.node.app import NODE, SECURITY_HEADERS
 from fedpetition.node.service import InputError, Node, PetitionView
@@ -23,7 +24,14 @@ MUTABLE = "no-cache"
 BINARY = "application/octet-stream"
 
 
-def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes
+async def evaluations_document(node: Node, view: PetitionView) -> bytes:
+    """The origin's signed evaluation counts (spec §3.6), as stored now."""
+    counts = EvaluationCounts(view.record.petition_id,
+                              await node.storage.evaluations(view.record.id), node.now())
+    return sign_evaluations(counts, node.signer).encode()
+
+
+def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes, evaluations: bytes
            ) -> Iterator[tuple[str, bytes | None, str]]:
     """Every member of the petition's bundle at ``size``: (path, data or None, kind)."""
     petition_id = view.record.petition_id
@@ -31,6 +39,7 @@ def _files(node: Node, view: PetitionView, size: int, checkpoint: bytes
     for number, document in enumerate(view.record.versions, start=1):
         yield bundle.version_path(petition_id, number), document, "version"
     yield bundle.roster_path(petition_id), view.record.roster, "roster"
+    yield bundle.evaluations_path(petition_id), evaluations, "evaluations"
     yield bundle.checkpoint_path(view.log.origin), checkpoint, "checkpoint"
     for coord in tiles.tiles_for_size(size):
         yield f"{view.log.origin}/{coord.path}", None, coord.path
@@ -79,6 +88,17 @@ async def roster(request: web.Request) -> web.Response:
                         headers={"Cache-Control": MUTABLE})
 
 
+async def evaluations(request: web.Request) -> web.Response:
+    """The origin's signed count of evaluations served per host, read now (spec §3.6)."""
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    if not view.record.is_local:
+        raise InputError("only the petition's origin serves evaluation counts", status=404,
+                         code="not_found")
+    return web.Response(body=await evaluations_document(node, view), content_type=BINARY,
+                        headers={"Cache-Control": MUTABLE})
+
+
 async def _log_view(request: web.Request) -> PetitionView:
     """The petition of a log path ``/log/<origin>/<slug>/...``, which this node hosts."""
     node = request.app[NODE]
@@ -115,7 +135,8 @@ async def manifest(request: web.Request) -> web.Response:
     """The bundle's manifest for the current checkpoint (spec §10.2)."""
     node = request.app[NODE]
     view, size, note, count = await _snapshot(node, request.match_info["slug"])
-    members = tuple(path for path, _, _ in _files(node, view, size, note))
+    counts = await evaluations_document(node, view)
+    members = tuple(path for path, _, _ in _files(node, view, size, note, counts))
     claims = bundle.Claims(count, {view.log.origin: count})
     body = bundle.Manifest(view.record.petition_id, members, claims).encode()
     return web.Response(body=body, content_type=BINARY, headers={"Cache-Control": MUTABLE})
@@ -125,11 +146,13 @@ async def download(request: web.Request) -> web.StreamResponse:
     """The petition's bundle: every file at one checkpoint, in one archive."""
     node = request.app[NODE]
     view, size, note, count = await _snapshot(node, request.match_info["slug"])
+    # Read after the checkpoint: counts only grow, so they cover every entry it holds.
+    counts = await evaluations_document(node, view)
     members = []
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed below
     try:
         writer = ZipBundleWriter(spool)
-        for path, data, tile_path in _files(node, view, size, note):
+        for path, data, tile_path in _files(node, view, size, note, counts):
             if data is None:
                 data = await node.storage.read_file(view.record.id, tile_path)
                 if data is None:
@@ -163,6 +186,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/key", key)
     app.router.add_get("/petitions/{slug}/versions/{number}", version)
     app.router.add_get("/petitions/{slug}/hosts", roster)
+    app.router.add_get("/petitions/{slug}/evaluations", evaluations)
     app.router.add_get("/petitions/{slug}/manifest", manifest)
     app.router.add_get("/petitions/{slug}/bundle.zip", download)
     app.router.add_get("/log/{origin}/{slug}/checkpoint", checkpoint)
