@@ -166,6 +166,9 @@ class Tally:
     no_region: int = 0
     versions: Counter[int] = field(default_factory=Counter)
     duplicates: int = 0
+    # (host where a nullifier was first counted, later host where it also ends signed)
+    # -> how many: the duplicates each pair of nodes shares.
+    shared: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class TallyBuilder:
@@ -177,15 +180,25 @@ class TallyBuilder:
 
     def __init__(self, version_numbers: dict[bytes, int]) -> None:
         self._versions = version_numbers
-        self._counted: set[bytes] = set()
+        # Each counted nullifier -> the position of the log that counted it: a dict
+        # rather than a set, so that duplicates can be attributed to pairs of logs.
+        self._counted: dict[bytes, int] = {}
+        self._hosts: list[str] = []
         self.tally = Tally()
 
     def add_log(self, host: str, log: LogTally) -> LogCount:
-        # Set operations and map() run in C: no Python loop over the signers.
+        # Set operations and map() run in C: no Python loop over the signers; only the
+        # duplicates (few) are looked at one by one, to attribute them to pairs.
         states = log.states()
         signed = log.signed()
-        new = signed - self._counted
-        self._counted |= new
+        counted = self._counted
+        new = signed - counted.keys()
+        if len(new) != len(signed):
+            first = Counter(map(counted.__getitem__, signed - new))
+            for position, shared in first.items():
+                self.tally.shared[(self._hosts[position], host)] += shared
+        counted.update(dict.fromkeys(new, len(self._hosts)))
+        self._hosts.append(host)
         tally = self.tally
         for (_, region, version), count in Counter(map(states.__getitem__, new)).items():
             if region is None:

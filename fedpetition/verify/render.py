@@ -86,6 +86,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "tally": None if tally is None else {
             "total": tally.total,
             "duplicates": tally.duplicates,
+            "shared": [{"first": a, "also": b, "count": n}
+                       for (a, b), n in sorted(tally.shared.items())],
             "per_node": {c.host: c.counted for c in tally.logs},
             "regions": dict(sorted(tally.regions.items())),
             "no_region": tally.no_region,
@@ -131,6 +133,8 @@ def print_text(report: Report, out: TextIO) -> None:
             out.write(f"  {count.host:<24} {count.counted:>11,} counted, "
                       f"{count.withdrawn:,} withdrawn, {count.duplicates:,} also counted "
                       "on an earlier node\n")
+        for (earlier, later), shared in sorted(tally.shared.items()):
+            out.write(f"  shared by {earlier} and {later}: {shared:,} (counted on {earlier})\n")
         regions = ", ".join(f"{r} {n:,}" for r, n in sorted(tally.regions.items()))
         out.write(f"  regions           {regions or '-'}; no region {tally.no_region:,}\n")
         versions = ", ".join(f"v{v} {n:,}" for v, n in sorted(tally.versions.items()))

@@ -72,6 +72,12 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
     await origin.sign_and_confirm(SLUG, "Twice@Example.org")
     await three[2].sign_and_confirm(SLUG, "twice@example.org")
     await wait_for("every node to count 7", lambda: all_counts(three, 7))
+
+    async def duplicate_seen_everywhere() -> bool:
+        # A total of 7 holds before the third node's entry for the duplicate is in.
+        return all([(await n.federated(SLUG)).get("duplicates") == 1 for n in three])
+
+    await wait_for("every node to see the duplicate", duplicate_seen_everywhere)
     count = await second.federated(SLUG)
     assert [h["name"] for h in count["hosts"]] == [n.name for n in three]
     assert [h["counted"] for h in count["hosts"]] == [3, 2, 3]
