@@ -52,7 +52,6 @@ quote petition content) are never logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -111,6 +110,21 @@ class PeerState:
     def unavailable(self) -> bool:
         """Whether the circuit is open."""
         return self.unavailable_since is not None
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass, whichever comes first.
+
+    Not ``wait_for`` with its TimeoutError suppressed: on Python 3.11, a task cancelled
+    just as ``wait_for`` times out can see the cancellation turned into the timeout, and
+    a loop that suppresses timeouts then never stops. ``asyncio.wait`` never swallows
+    the caller's cancellation.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,8 +433,7 @@ class Deliverer:
             if full:
                 await asyncio.sleep(0)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await wait_event(self._wake, self.poll_seconds)
 
     # -- one pass -----------------------------------------------------------
 

@@ -67,7 +67,7 @@ from fedpetition.core.tally import Tally
 from fedpetition.core.witness import Witness, WitnessError, encode_add_checkpoint
 from fedpetition.federation import activities as acts
 from fedpetition.federation import httpsig
-from fedpetition.federation.delivery import Deliverer
+from fedpetition.federation.delivery import Deliverer, wait_event
 from fedpetition.federation.documents import Actor, actor_document, nodeinfo, webfinger
 from fedpetition.federation.fetch import Fetcher, FetchError
 from fedpetition.federation.peers import MAX_AGE, MAX_SKEW, Peers
@@ -710,7 +710,7 @@ class Federation:
         self._nullifiers_wanted.set()
 
     async def _nullifier_loop(self) -> None:
-        while True:
+        while not self._closed:
             self._nullifiers_wanted.clear()
             delay = 1.0
             try:
@@ -719,8 +719,7 @@ class Federation:
             except (FedPetitionError, OSError) as e:
                 log.warning("getting nullifiers failed: %s", e)
                 delay = NULLIFIER_RETRY_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nullifiers_wanted.wait(), delay)
+            await wait_event(self._nullifiers_wanted, delay)
 
     async def fetch_nullifiers(self) -> bool:
         """Get the nullifiers of confirmed signatures on hosted petitions from their origins.
@@ -923,7 +922,7 @@ class Federation:
         self._spawn(self._refresh_loop(), "federated counts")
 
     async def _refresh_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 await self.refresh_all()
             except (FedPetitionError, OSError) as e:
