@@ -270,9 +270,11 @@ class BenchNode:
 
 
 async def make_nodes(folder: Path, count: int, *, refresh: float = 0.5,
-                     period: float = 0.1) -> list[BenchNode]:
+                     period: float = 0.1,
+                     adjust: Callable[[str], str] | None = None) -> list[BenchNode]:
     """``count`` nodes configured as the test harness does, but for the sequencer's
-    ``period`` and the federated counts' ``refresh`` (both in seconds)."""
+    ``period`` and the federated counts' ``refresh`` (both in seconds); ``adjust``
+    edits each config text further."""
     edits = {**FAST, "# accept_hosts = []": 'accept_hosts = ["*"]',
              "# refresh_seconds = 30.0": f"refresh_seconds = {refresh}",
              "# period_seconds = 1.0": f"period_seconds = {period}"}
@@ -287,6 +289,8 @@ async def make_nodes(folder: Path, count: int, *, refresh: float = 0.5,
             if old not in text:
                 raise RuntimeError(f"the default config has no line {old!r}")
             text = text.replace(old, new)
+        if adjust is not None:
+            text = adjust(text)
         config.write_text(text)
         running = BenchNode(folder / f"node{i}", sock)
         await running.start()

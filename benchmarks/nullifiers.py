@@ -78,11 +78,11 @@ import rbcl
 from aiohttp import web
 
 from benchmarks.federation import (
-    FAST,
     SLUG,
     BenchNode,
     co_host,
     listening_socket,
+    make_nodes,
     wait_for,
 )
 from benchmarks.node_load import HIGH_LIMIT, set_setting
@@ -90,7 +90,6 @@ from fedpetition.core import nullifiers, voprf
 from fedpetition.federation import activities as acts
 from fedpetition.node.federation import EVALUATE_PATH, MAX_EVALUATION_BATCH
 from fedpetition.node.ratelimit import RateLimiter
-from fedpetition.node.server import init_node
 from fedpetition.node.service import token_hash
 from fedpetition.node.storage import PetitionRecord, SignatureRecord
 
@@ -265,26 +264,14 @@ def print_core(r: CoreResult) -> None:
 async def make_pair(folder: Path) -> list[BenchNode]:
     """An origin and a host, configured as tests/federation/nodes.py configures nodes,
     with the per-IP signing limits raised (every signer here is 127.0.0.1)."""
-    edits = {**FAST, "# accept_hosts = []": 'accept_hosts = ["*"]'}
-    nodes = []
-    for i in range(2):
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        name = f"127.0.0.1:{port}"
-        config = await init_node(folder / f"node{i}", name, f"http://{name}", listen_port=port)
-        text = config.read_text()
-        for old, new in edits.items():
-            if old not in text:
-                raise RuntimeError(f"the default config has no line {old!r}")
-            text = text.replace(old, new)
+
+    def high_limits(text: str) -> str:
         for key in ("sign_per_ip_per_hour", "sign_per_email_domain_per_hour",
                     "confirm_per_ip_per_hour"):
             text = set_setting(text, "limits", key, str(HIGH_LIMIT))
-        config.write_text(text)
-        running = BenchNode(folder / f"node{i}", sock)
-        await running.start()
-        nodes.append(running)
-    return nodes
+        return text
+
+    return await make_nodes(folder, 2, adjust=high_limits)
 
 
 @dataclass
