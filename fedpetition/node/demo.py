@@ -178,7 +178,8 @@ async def _agreed(nodes: list[DemoNode]) -> int | None:
     sizes = {}
     local = 0
     for demo in nodes:
-        if await demo.node.storage.queued(1):
+        storage = demo.node.storage
+        if await storage.queued(1) or await storage.awaiting_nullifiers(1):
             return None  # confirmed signatures not yet in the log
         view = await demo.node.petition(DEMO_SLUG)
         sizes[demo.config.node.name] = view.checkpoint.size
