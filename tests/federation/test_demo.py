@@ -34,9 +34,11 @@ async def test_the_demo_federation_settles_and_verifies(
         text = text.replace('data_dir = "../var/nodes/', f'data_dir = "{tmp_path}/')
         paths.append(tmp_path / path.name)
         paths[-1].write_text(text)
-    assert await run_demo(paths, 6, serve=False) == 6
+    # Eight signers, the eighth on two nodes: counted once.
+    assert await run_demo(paths, 8, serve=False) == 8
     out = capsys.readouterr().out
-    assert "every node shows the federated count: 6 signatures" in out
+    assert "every node shows the federated count: 8 signatures" in out
+    assert "counted on two or more nodes, once: 1" in out
     assert "OK: all 22 steps passed" in out
-    # Again: the same nodes and petition, six more signers.
-    assert await run_demo(paths, 6, serve=False) == 12
+    # Again: the same nodes and petition, eight more signers.
+    assert await run_demo(paths, 8, serve=False) == 16
