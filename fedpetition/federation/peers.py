@@ -208,7 +208,3 @@ class Peers:
         return httpsig.verify_request(method, url, headers, body, resolve_key=resolve,
                                       now=int(self.clock()), max_skew=MAX_SKEW,
                                       max_age=MAX_AGE)
-
-    def forget(self, actor_url: str) -> None:
-        self._actors.pop(actor_url, None)
-

@@ -126,7 +126,6 @@ class LogStatus:
     counted: int = 0
     cosigners: tuple[str, ...] = ()
     problem: str | None = None  # why it is not (fully) counted, if it is not
-    checked: float = 0.0
 
 
 @dataclass
@@ -138,10 +137,6 @@ class FederatedCount:
     updated: float = 0.0
     followers: dict[str, LogFollower] = field(default_factory=dict)
     roster_serial: int = 0
-
-    @property
-    def total(self) -> int | None:
-        return self.tally.total if self.tally is not None else None
 
 
 class Federation:
@@ -842,7 +837,7 @@ class Federation:
     async def _follow_log(self, record: PetitionRecord, view: PetitionView, host: Host,
                           follower: LogFollower, rules: PetitionRules,
                           note: str | None) -> LogStatus:
-        status = LogStatus(host.name, follower.size, _counted(follower), checked=self.clock())
+        status = LogStatus(host.name, follower.size, _counted(follower))
         own = host.name == self.name
         base = self.peers.base_of(host.name)
         prefix = f"/log/{record.petition_id}"
