@@ -187,11 +187,8 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from fedpetition.node.server import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     serve(_config_path(args))
     return EXIT_OK
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from fedpetition.core.errors import FedPetitionError, RemoteProtocolError
 from fedpetition.node.errors import MailError
+from fedpetition.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fedpetition.node.service import InputError, Node, RateLimited
 
 log = logging.getLogger("fedpetition.http")
@@ -109,6 +110,17 @@ ERROR_PAGE: web.AppKey[Callable[[web.Request, int, str, str], web.Response]] = w
 
 
 @web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by route template (never the path: it can hold tokens)."""
+    response = await handler(request)
+    info = request.match_info.route.resource
+    route = info.canonical if info is not None else "unmatched"
+    request.app[NODE].metrics.requests.labels(request.method, route,
+                                              str(response.status)).inc()
+    return response
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     for name, value in SECURITY_HEADERS.items():
@@ -145,12 +157,20 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     await node.storage.close()
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (fedpetition.node.metrics): no personal data."""
+    node = request.app[NODE]
+    return web.Response(body=await node.metrics.render(node),
+                        headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
 def make_app(node: Node, *, background: bool = True) -> web.Application:
     from fedpetition.node.routes import api, federation, logfiles, pages
 
-    app = web.Application(middlewares=[security_headers, errors],
+    app = web.Application(middlewares=[count_requests, security_headers, errors],
                           client_max_size=node.config.limits.max_body_bytes)
     app[NODE] = node
+    app.router.add_get("/metrics", metrics)
     api.setup(app)
     logfiles.setup(app)
     if node.federation is not None:

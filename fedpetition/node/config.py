@@ -88,6 +88,7 @@ class NodeSection:
     listen_port: int  # 0: any free port (tests)
     languages: tuple[str, ...]  # the first is the default language of pages
     data_dir: Path  # absolute
+    log_format: str = "text"  # "text", or "json": one JSON object per line
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,11 @@ def _node(s: _Section, base: Path) -> NodeSection:
     if len(set(languages)) != len(languages):
         raise s.error("languages", "lists a language twice")
     data_dir = s.path("data_dir", DEFAULT_DATA_DIR, base)
-    return NodeSection(name, public_url, listen_host, listen_port, languages, data_dir)
+    log_format = s.string("log_format", "text")
+    if log_format not in ("text", "json"):
+        raise s.error("log_format", f'{log_format!r} is not "text" or "json"')
+    return NodeSection(name, public_url, listen_host, listen_port, languages, data_dir,
+                       log_format)
 
 
 def _public_url(s: _Section, url: str, name: str) -> str:
@@ -643,6 +648,7 @@ def render_default_config(
             ),
             ("languages", DEFAULT_LANGUAGES, "Languages of the pages; the first is the default."),
             ("data_dir", DEFAULT_DATA_DIR, "Folder for the database, keys and outbox."),
+            ("log_format", "text", 'Server logs: "text", or "json" (one object per line).'),
         ],
         required=[
             (

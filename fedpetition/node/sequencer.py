@@ -79,6 +79,8 @@ class Sequencer:
         self.logs: dict[int, PetitionLog] = {}
         # Called after each committed batch (the federation gathers cosignatures).
         self.on_commit: Callable[[PetitionLog], Awaitable[None]] | None = None
+        # Told each batch's entry count and the seconds it took (the node's metrics).
+        self.observe: Callable[[int, float], None] | None = None
 
     # -- loading ------------------------------------------------------------
     async def load(self, petition: PetitionRecord) -> PetitionLog:
@@ -150,6 +152,7 @@ class Sequencer:
         return len(queued)
 
     async def _sequence_petition(self, petition: int, items: list[QueuedEntry]) -> None:
+        began = time.perf_counter()
         current = self.logs.get(petition)
         if current is None:
             record = await self.storage.petition_by_id(petition)
@@ -192,6 +195,8 @@ class Sequencer:
         note = appender.signed_checkpoint(self.signer).encode()
         batch = LogRecord(petition, appender.size, encode_state(appender.state()), note, last_time)
         await self.storage.commit_batch(petition, accepted, batch, files, sequenced, dropped)
+        if self.observe is not None:
+            self.observe(len(built), time.perf_counter() - began)
         # Durable: now the in-memory view may move on.
         for offset, done in enumerate(built):
             stats.add(start + offset, done)

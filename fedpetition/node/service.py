@@ -41,6 +41,7 @@ from fedpetition.node.config import NodeConfig
 from fedpetition.node.errors import AddressError, NodeError, SealError
 from fedpetition.node.keys import DataKey
 from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
+from fedpetition.node.metrics import Metrics
 from fedpetition.node.ratelimit import RateLimiter
 from fedpetition.node.sequencer import PetitionLog, Sequencer
 from fedpetition.node.storage import Organiser, PetitionRecord, SignatureRecord, Storage
@@ -166,6 +167,7 @@ class Node:
         self.mailer = mailer
         self.clock = clock
         self.limiter = RateLimiter()
+        self.metrics = Metrics()
         self._versions: dict[tuple[int, int], tuple[PetitionVersion, ...]] = {}
         self._rosters: dict[bytes, HostRoster] = {}
         # Set by fedpetition.node.federation when the node federates (always, once served).
@@ -173,10 +175,15 @@ class Node:
         self.sequencer = Sequencer(
             storage, signer, config.sequencer.period_seconds, config.sequencer.max_batch, clock
         )
+        self.sequencer.observe = self._observe_batch
 
     @property
     def name(self) -> str:
         return self.signer.name
+
+    def _observe_batch(self, entries: int, seconds: float) -> None:
+        self.metrics.batch_entries.observe(entries)
+        self.metrics.batch_seconds.observe(seconds)
 
     def now(self) -> int:
         return int(self.clock())
@@ -513,6 +520,7 @@ class Node:
         )
         if not confirmed:  # a concurrent confirmation or withdrawal won: show what is now
             return await self.signer_view(token)
+        self.metrics.confirmations.inc()
         if nullifier is None and self.federation is not None:
             self.federation.nullifiers_wanted()
         return dataclasses.replace(

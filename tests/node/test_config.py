@@ -330,6 +330,8 @@ BAD = [
         "[security] dev_allow_loopback: expected true or false, got an integer",
     ),
     (NODE + '[security]\ncookie_secure = "no"\n', "[security] cookie_secure: expected true or"),
+    (NODE.replace("[node]\n", '[node]\nlog_format = "xml"\n'),
+     '[node] log_format: \'xml\' is not "text" or "json"'),
     (
         NODE + '[federation]\naccept_hosts = ["bad name"]\n',
         "[federation] accept_hosts: 'bad name' is not a node name",
@@ -371,7 +373,7 @@ def test_refusals_name_the_file_the_key_and_the_problem(
 def test_every_setting_has_a_refusal_above() -> None:
     text = render_default_config("node-a.example", "https://node-a.example")
     settings = set(re.findall(r"^(?:# )?([a-z_]+) = ", text, re.MULTILINE))
-    assert len(settings) == 31
+    assert len(settings) == 32
     named = {m.group(1) for _, message in BAD if (m := re.match(r"\[\w+\] (\w+):", message))}
     assert settings <= named
 
