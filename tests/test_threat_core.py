@@ -14,7 +14,12 @@ import itertools
 import pytest
 
 from fedpetition.core import merkle, tiles
-from fedpetition.core.documents import Host, PetitionVersion, check_version_chain
+from fedpetition.core.documents import (
+    Host,
+    PetitionVersion,
+    check_version_chain,
+    reference_witness_policy,
+)
 from fedpetition.core.entries import SignEntry
 from fedpetition.core.errors import DecodeError, FedPetitionError, VerificationError
 from fedpetition.core.follow import LogFollower
@@ -29,7 +34,6 @@ from fedpetition.core.witness import (
     Witness,
     encode_add_checkpoint,
 )
-from fedpetition.node.federation import witness_policy
 from fedpetition.node.ratelimit import MAX_KEYS, RateLimiter
 
 PETITION = "a.example/demo"
@@ -85,7 +89,7 @@ def cosigners(note: str, lines: list[str], signers: list[Signer]) -> int:
     """How many eligible witnesses of the reference policy vouch for ``note`` (spec §7.5)."""
     hosts = tuple(Host(s.name, s.verifier_key()) for s in signers)
     log_key = signers[0].verifier_key()
-    eligible = witness_policy(hosts).eligible(log_key)
+    eligible = reference_witness_policy(hosts).eligible(log_key)
     return len(open_checkpoint(add_signature_lines(note, lines), log_key, eligible).cosignatures)
 
 
@@ -98,7 +102,7 @@ def test_threat_three_hosts_two_disjoint_quorums_cosign_a_split_view() -> None:
     both (here witness b, shown the second view later) catches it."""
     signers, (b, c) = federation(3)
     hosts = tuple(Host(s.name, s.verifier_key()) for s in signers)
-    assert witness_policy(hosts).quorum == 1
+    assert reference_witness_policy(hosts).quorum == 1
     first, second = two_views(signers[0])
     assert cosigners(first, [cosigned(b, first)], signers) == 1
     assert cosigners(second, [cosigned(c, second)], signers) == 1  # both meet quorum 1
@@ -125,7 +129,7 @@ def test_threat_four_hosts_any_two_quorums_share_a_witness_that_refuses() -> Non
     witness refuses the second view, so it cannot meet the policy."""
     signers, witnesses = federation(4)
     hosts = tuple(Host(s.name, s.verifier_key()) for s in signers)
-    assert witness_policy(hosts).quorum == 2
+    assert reference_witness_policy(hosts).quorum == 2
     first, second = two_views(signers[0])
     b, c, _ = witnesses
     assert cosigners(first, [cosigned(b, first), cosigned(c, first)], signers) == 2

@@ -57,6 +57,25 @@ def _expect_keys(doc: Mapping[str, Any], required: set[str], optional: set[str],
         raise DecodeError(f"{what} has unknown fields {', '.join(sorted(unknown))}")
 
 
+class _SelfChecked:
+    """A document that checks itself when built: a bad value is a LocalProtocolError.
+
+    ``_check`` raises DecodeError, so that ``decode`` can report the same rule
+    breaking as bad input.
+    """
+
+    __slots__ = ()
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        try:
+            self._check()
+        except DecodeError as e:
+            raise LocalProtocolError(str(e)) from e
+
+
 @dataclass(frozen=True, slots=True)
 class SignedDocument:
     """A document body and the origin's signature over it (spec §3.1)."""
@@ -98,7 +117,7 @@ class SignedDocument:
 
 
 @dataclass(frozen=True, slots=True)
-class PetitionVersion:
+class PetitionVersion(_SelfChecked):
     """One version of a petition's text (spec §3.2)."""
 
     id: str
@@ -112,12 +131,6 @@ class PetitionVersion:
     deadline: int
     oprf_key: bytes  # the origin's VOPRF public key for this petition (spec §4.4)
     thresholds: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        try:
-            self._check()
-        except DecodeError as e:
-            raise LocalProtocolError(str(e)) from e
 
     def _check(self) -> None:
         names.check_petition_id(self.id)
@@ -237,19 +250,13 @@ class WitnessPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class HostRoster:
+class HostRoster(_SelfChecked):
     """The origin's signed list of hosts and witness policy (spec §3.3)."""
 
     petition: str
     serial: int
     hosts: tuple[Host, ...]
     policy: WitnessPolicy
-
-    def __post_init__(self) -> None:
-        try:
-            self._check()
-        except DecodeError as e:
-            raise LocalProtocolError(str(e)) from e
 
     def _check(self) -> None:
         names.check_petition_id(self.petition)
@@ -336,7 +343,7 @@ class HostRoster:
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluationCounts:
+class EvaluationCounts(_SelfChecked):
     """The origin's signed count of nullifier evaluations served per host (spec §3.6).
 
     A host turns each evaluation into at most one nullifier, so a host's log
@@ -347,12 +354,6 @@ class EvaluationCounts:
     petition: str
     counts: Mapping[str, int]  # host node name -> evaluations served to it
     time: int  # when the origin read its counts
-
-    def __post_init__(self) -> None:
-        try:
-            self._check()
-        except DecodeError as e:
-            raise LocalProtocolError(str(e)) from e
 
     def _check(self) -> None:
         names.check_petition_id(self.petition)
@@ -440,3 +441,44 @@ def check_version_chain(versions: Sequence[PetitionVersion], digests: Sequence[b
                 raise DecodeError(f"version {number} is older than version {number - 1}")
             if version.oprf_key != versions[0].oprf_key:
                 raise DecodeError(f"version {number} changes the petition's oprf_key")
+
+
+def open_versions(documents: Sequence[SignedDocument], petition_id: str,
+                  origin_key: VerifierKey) -> list[PetitionVersion]:
+    """Versions 1..n of ``petition_id``, each signed by its origin, chained (spec §3.1, §3.2).
+
+    Raises SignatureError or DecodeError. Verifiers and hosts check a petition's
+    documents alike with this.
+    """
+    for document in documents:
+        document.verify(origin_key)
+    versions = [PetitionVersion.decode(d.body) for d in documents]
+    check_version_chain(versions, [d.digest for d in documents])
+    if versions[0].id != petition_id:
+        raise DecodeError(f"documents are for {versions[0].id}, not {petition_id}")
+    return versions
+
+
+def open_roster(document: SignedDocument, petition_id: str,
+                origin_key: VerifierKey) -> HostRoster:
+    """The host roster of ``petition_id``, signed by its origin (spec §3.3)."""
+    document.verify(origin_key)
+    roster = HostRoster.decode(document.body)
+    if roster.petition != petition_id:
+        raise DecodeError(f"the roster is for {roster.petition}")
+    return roster
+
+
+def reference_witness_policy(hosts: Sequence[Host]) -> WitnessPolicy:
+    """The reference policy (spec §14.15): every host witnesses the others, quorum ⌊k/2⌋.
+
+    Each log has k - 1 eligible witnesses, of which ceil((k - 1) / 2) must cosign:
+    a minority of hosts being down delays no checkpoint, and every cosigned
+    checkpoint was seen by that many other hosts, each of which refuses to cosign
+    a view inconsistent with one it cosigned. Two disjoint quorums exist when k is
+    odd, so a split view shown to two disjoint halves is not prevented, only made
+    to need distinct honest witnesses for each side.
+    """
+    witnesses = tuple(VerifierKey.from_public_key(h.name, h.key.public_key,
+                                                  SIG_TYPE_COSIGNATURE_V1) for h in hosts)
+    return WitnessPolicy(len(hosts) // 2, witnesses)

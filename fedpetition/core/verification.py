@@ -28,7 +28,8 @@ from .documents import (
     HostRoster,
     PetitionVersion,
     SignedDocument,
-    check_version_chain,
+    open_roster,
+    open_versions,
 )
 from .entries import coarse_time
 from .errors import DecodeError, FedPetitionError, VerificationError
@@ -333,18 +334,12 @@ class Verification:
         number = 1
         while bundle.version_path(petition_id, number) in self._members:
             data = self._read(STEP_PETITION, bundle.version_path(petition_id, number))
-            document = SignedDocument.decode(data)
-            document.verify(key)
-            documents.append(document)
+            documents.append(SignedDocument.decode(data))
             number += 1
         if not documents:
             raise VerificationError(STEP_PETITION, "the bundle holds no petition version")
-        self._versions = [PetitionVersion.decode(d.body) for d in documents]
+        self._versions = open_versions(documents, petition_id, key)
         digests = [d.digest for d in documents]
-        check_version_chain(self._versions, digests)
-        if self._versions[0].id != petition_id:
-            raise VerificationError(STEP_PETITION,
-                                    f"documents are for {self._versions[0].id}, not {petition_id}")
         self._digests = {digest: n for n, digest in enumerate(digests, start=1)}
         self.report.versions = len(documents)
         return f"{len(documents)} version(s) signed by {key.name}"
@@ -366,10 +361,7 @@ class Verification:
         assert self._manifest is not None and self._origin_key is not None
         petition_id = self._manifest.petition
         document = SignedDocument.decode(self._read(STEP_ROSTER, bundle.roster_path(petition_id)))
-        document.verify(self._origin_key)
-        roster = HostRoster.decode(document.body)
-        if roster.petition != petition_id:
-            raise VerificationError(STEP_ROSTER, f"the roster is for {roster.petition}")
+        roster = open_roster(document, petition_id, self._origin_key)
         unknown = self.exclude - {h.name for h in roster.hosts}
         if unknown:
             raise VerificationError(STEP_ROSTER,

@@ -46,8 +46,9 @@ from fedpetition.core.documents import (
     HostRoster,
     PetitionVersion,
     SignedDocument,
-    WitnessPolicy,
-    check_version_chain,
+    open_roster,
+    open_versions,
+    reference_witness_policy,
     sign_roster,
 )
 from fedpetition.core.entries import coarse_time
@@ -57,7 +58,6 @@ from fedpetition.core.log import open_log_checkpoint
 from fedpetition.core.logcheck import PetitionRules
 from fedpetition.core.merkle import consistency_proof
 from fedpetition.core.notes import (
-    SIG_TYPE_COSIGNATURE_V1,
     Checkpoint,
     VerifierKey,
     add_signature_lines,
@@ -94,21 +94,6 @@ MAX_EVALUATION_BATCH = 256  # blinded elements in one request to the origin
 EVALUATIONS_PER_HOST_PER_HOUR = 3600  # requests, each of at most MAX_EVALUATION_BATCH
 NULLIFIER_RETRY_SECONDS = 5.0  # a host waits this long after the origin failed to answer
 USER_AGENT = f"fedpetition/{__version__}"
-
-
-def witness_policy(hosts: tuple[Host, ...]) -> WitnessPolicy:
-    """The reference policy: every host witnesses the others; quorum floor(k / 2) of k hosts.
-
-    Each log has k - 1 eligible witnesses, of which ceil((k - 1) / 2) must cosign:
-    a minority of hosts being down delays no checkpoint, and every cosigned
-    checkpoint was seen by that many other hosts, each of which refuses to cosign
-    a view inconsistent with one it cosigned. Two disjoint quorums exist when k is
-    odd, so a split view shown to two disjoint halves is not prevented, only made
-    to need distinct honest witnesses for each side (spec §14.15).
-    """
-    witnesses = tuple(VerifierKey.from_public_key(h.name, h.key.public_key,
-                                                  SIG_TYPE_COSIGNATURE_V1) for h in hosts)
-    return WitnessPolicy(len(hosts) // 2, witnesses)
 
 
 class ReplayError(RemoteProtocolError):
@@ -293,7 +278,8 @@ class Federation:
         roster = self.roster(record)
         if all(h.name != request.node for h in roster.hosts):
             hosts = (*roster.hosts, Host(request.node, VerifierKey.parse(request.vkey)))
-            new = HostRoster(record.petition_id, roster.serial + 1, hosts, witness_policy(hosts))
+            new = HostRoster(record.petition_id, roster.serial + 1, hosts,
+                             reference_witness_policy(hosts))
             await self.storage.set_roster(record.id, sign_roster(new, self.node.signer).encode())
         accepted = HostRequest(record.id, request.node, request.vkey, request.inbox,
                                request.activity, REQUEST_ACCEPTED, self.now())
@@ -944,19 +930,10 @@ def _peer_name(url: str) -> str:
 def _check_documents(obj: acts.PetitionObject, origin_key: VerifierKey
                      ) -> tuple[list[PetitionVersion], HostRoster]:
     """The petition's versions and roster, checked against the origin's key (spec §3)."""
-    signed = [SignedDocument.decode(v) for v in obj.versions]
-    for document in signed:
-        document.verify(origin_key)
-    versions = [PetitionVersion.decode(d.body) for d in signed]
-    check_version_chain(versions, [d.digest for d in signed])
-    if versions[0].id != obj.petition_id:
-        raise DecodeError("the petition's versions are for another petition")
-    roster_document = SignedDocument.decode(obj.roster)
-    roster_document.verify(origin_key)
-    roster = HostRoster.decode(roster_document.body)
-    if roster.petition != obj.petition_id:
-        raise DecodeError("the roster is for another petition")
-    return versions, roster
+    versions = open_versions([SignedDocument.decode(v) for v in obj.versions],
+                             obj.petition_id, origin_key)
+    return versions, open_roster(SignedDocument.decode(obj.roster), obj.petition_id,
+                                 origin_key)
 
 
 def attach(node: Node) -> Federation:
@@ -967,5 +944,4 @@ def attach(node: Node) -> Federation:
     return Federation(node, fetcher)
 
 
-__all__ = ["FederatedCount", "Federation", "LogStatus", "ReplayError", "attach",
-           "witness_policy"]
+__all__ = ["FederatedCount", "Federation", "LogStatus", "ReplayError", "attach"]
