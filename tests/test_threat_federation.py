@@ -28,14 +28,11 @@ import fedpetition.node.federation as node_federation
 from fedpetition.core import names, tiles, voprf
 from fedpetition.core.documents import EvaluationCounts, PetitionVersion, SignedDocument
 from fedpetition.core.entries import SignEntry, coarse_time, parse_entry
-from fedpetition.core.log import LogAppender
 from fedpetition.core.notes import Signer
 from fedpetition.core.nullifiers import nullifier, nullifier_input
 from fedpetition.core.verification import FLAG_EXCEEDED
 from fedpetition.federation import httpsig
 from fedpetition.federation.documents import actor_document
-from fedpetition.node.sequencer import encode_state
-from fedpetition.node.storage import LogRecord
 from fedpetition.verify.http import verify_live
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
@@ -249,15 +246,7 @@ async def test_threat_entries_beyond_the_evaluations_served_show_in_the_origins_
     entry = SignEntry(current.digests[max(current.digests)], secrets.token_bytes(32),
                       secrets.token_bytes(32),
                       max(coarse_time(int(time.time())), current.last_time), region="FR-IDF")
-    appender = LogAppender(current.origin, current.state)
-    files = appender.append([entry.encode()]) + appender.partial_files()
-    note = appender.signed_checkpoint(host.node.signer).encode()
-    await host.node.storage.commit_batch(
-        record.id, [], LogRecord(record.id, appender.size, encode_state(appender.state()),
-                                 note, entry.time), files, [], [])
-    current.state, current.checkpoint, current.note = appender.state(), appender.checkpoint(), note
-    current.last_time = entry.time
-    await host.federation._committed(current)
+    await host.append_raw(SLUG, [entry.encode()], entry.time)
     await wait_for("the invented entry to be counted", lambda: all_counts(two, 2))
     entries = await published_nullifiers(names.log_origin(host.name, petition_id(origin)))
     assert entry.nullifier in entries

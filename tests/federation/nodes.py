@@ -19,11 +19,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from fedpetition.core.log import LogAppender
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.federation import Federation
+from fedpetition.node.sequencer import encode_state
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
+from fedpetition.node.storage import LogRecord
 from tests.node.conftest import PASSWORD, MailSink, free_port
 
 # Faster than the defaults, so that tests take seconds.
@@ -111,6 +114,24 @@ class RunningNode:
         status, body = await self.request("POST", f"/api/signatures/{token}/confirm")
         assert status == 200, body
         return token
+
+    async def append_raw(self, slug: str, entries: list[bytes], last_time: int) -> None:
+        """Misbehave: append ``entries`` to our log as the sequencer would, unchecked,
+        sign the checkpoint and have it witnessed and published."""
+        assert self.node is not None
+        record = await self.node.storage.petition_by_slug(slug)
+        assert record is not None
+        current = self.node.sequencer.logs[record.id]
+        appender = LogAppender(current.origin, current.state)
+        files = appender.append(entries) + appender.partial_files()
+        note = appender.signed_checkpoint(self.node.signer).encode()
+        await self.node.storage.commit_batch(
+            record.id, [], LogRecord(record.id, appender.size, encode_state(appender.state()),
+                                     note, last_time), files, [], [])
+        current.state, current.checkpoint, current.note = (
+            appender.state(), appender.checkpoint(), note)
+        current.last_time = last_time
+        await self.federation._committed(current)
 
     async def federated(self, slug: str) -> dict[str, Any]:
         status, body = await self.request("GET", f"/api/petitions/{slug}/federated")

@@ -21,8 +21,6 @@ from fedpetition.core.verification import Verification
 from fedpetition.core.witness import encode_add_checkpoint
 from fedpetition.federation import activities as acts
 from fedpetition.federation import httpsig
-from fedpetition.node.sequencer import encode_state
-from fedpetition.node.storage import LogRecord
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.http import HttpSource, verify_live
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
@@ -256,15 +254,7 @@ async def test_a_host_inflating_its_log_with_malformed_entries_is_caught(
     record = await b.node.storage.petition_by_slug(SLUG)
     assert record is not None
     current = b.node.sequencer.logs[record.id]
-    appender = LogAppender(current.origin, current.state)
-    files = appender.append([b"\x81\xa1x" + bytes([i]) for i in range(5)])
-    files += appender.partial_files()
-    note = appender.signed_checkpoint(b.node.signer).encode()
-    await b.node.storage.commit_batch(
-        record.id, [], LogRecord(record.id, appender.size, encode_state(appender.state()),
-                                 note, current.last_time), files, [], [])
-    current.state, current.checkpoint, current.note = appender.state(), appender.checkpoint(), note
-    await b.federation._committed(current)
+    await b.append_raw(SLUG, [b"\x81\xa1x" + bytes([i]) for i in range(5)], current.last_time)
 
     async def caught() -> bool:
         count = await a.federated(SLUG)
