@@ -11,6 +11,7 @@ read after every checkpoint, so that they cover every entry those hold.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import tempfile
 import urllib.error
@@ -31,21 +32,6 @@ MAX_FILE = 20 << 20
 MAX_BUNDLE = 8 << 30
 TIMEOUT = 30.0
 USER_AGENT = "fedpetition-verifier"
-
-
-def _get(url: str, limit: int = MAX_FILE) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            data = bytes(response.read(limit + 1))
-    except urllib.error.HTTPError as e:
-        raise DecodeError(f"GET {url}: HTTP {e.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise DecodeError(f"GET {url}: {reason}") from None
-    if len(data) > limit:
-        raise DecodeError(f"GET {url}: larger than {limit} bytes")
-    return data
 
 
 class NotFound(DecodeError):
@@ -247,27 +233,31 @@ def latest_consistency(checkpoint: Checkpoint, log_key: VerifierKey,
 
     The current checkpoint must be signed by the log and cosigned by ``quorum`` of
     ``witnesses`` (spec §8.3), as the receipt's own was. The proof is computed
-    from the log's tiles (tlog-tiles: logs serve tiles, not proofs). Returns
-    (latest checkpoint, proof, the latest signed note).
+    from the log's tiles (tlog-tiles: logs serve tiles, not proofs), read over one
+    kept-alive connection. Returns (latest checkpoint, proof, the latest signed note).
     """
     from fedpetition.core import merkle, tiles
     from fedpetition.core.log import open_log_checkpoint
 
     host = checkpoint.origin.split("/", 1)[0]
-    base = f"{scheme or default_scheme(host)}://{checkpoint.origin}"
-    note = _get(f"{base}/checkpoint").decode("utf-8", errors="replace")
-    try:
-        latest, cosigners = open_log_checkpoint(note, checkpoint.origin, log_key, witnesses)
-    except DecodeError as e:
-        raise DecodeError(f"the log at {base} serves a checkpoint that does not open: {e}"
-                          ) from e
-    if len(cosigners) < quorum:
-        raise DecodeError(f"the log's current checkpoint has {len(cosigners)} of the "
-                          f"{quorum} cosignatures the petition requires")
-    if latest.size < checkpoint.size:
-        raise DecodeError(f"the log shrank: it serves size {latest.size}, the receipt's "
-                          f"checkpoint has {checkpoint.size}")
-    if latest.size == checkpoint.size or checkpoint.size == 0:
-        return latest, [], note
-    reader = tiles.TileHashReader(latest.size, lambda c: _get(f"{base}/{c.path}"))
-    return latest, merkle.consistency_proof(checkpoint.size, latest.size, reader), note
+    chosen = scheme or default_scheme(host)
+    base = f"{chosen}://{checkpoint.origin}"
+    with contextlib.closing(_Connections(chosen)) as connections:
+        note = connections.get(f"{checkpoint.origin}/checkpoint").decode("utf-8", "replace")
+        try:
+            latest, cosigners = open_log_checkpoint(note, checkpoint.origin, log_key,
+                                                    witnesses)
+        except DecodeError as e:
+            raise DecodeError(f"the log at {base} serves a checkpoint that does not open: "
+                              f"{e}") from e
+        if len(cosigners) < quorum:
+            raise DecodeError(f"the log's current checkpoint has {len(cosigners)} of the "
+                              f"{quorum} cosignatures the petition requires")
+        if latest.size < checkpoint.size:
+            raise DecodeError(f"the log shrank: it serves size {latest.size}, the receipt's "
+                              f"checkpoint has {checkpoint.size}")
+        if latest.size == checkpoint.size or checkpoint.size == 0:
+            return latest, [], note
+        reader = tiles.TileHashReader(
+            latest.size, lambda c: connections.get(f"{checkpoint.origin}/{c.path}"))
+        return latest, merkle.consistency_proof(checkpoint.size, latest.size, reader), note
