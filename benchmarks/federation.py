@@ -842,7 +842,7 @@ async def append_batch(node: Node, current: PetitionLog, nullifiers: list[bytes]
     note = appender.signed_checkpoint(node.signer).encode()
     record = LogRecord(current.petition, appender.size, encode_state(appender.state()), note,
                        entry_time)
-    await node.storage.commit_batch(current.petition, [], record, files, [], [])
+    await node.storage.commit_batch(current.petition, start, [], record, files, [], [])
     for offset, entry in enumerate(built):
         current.stats.add(start + offset, entry)
     current.state = appender.state()

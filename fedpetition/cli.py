@@ -176,7 +176,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     name = args.name or f"127.0.0.1:{args.port}"
     url = args.public_url or f"http://{name}"
-    path = asyncio.run(init_node(Path(args.dir), name, url, listen_port=args.port))
+    path = asyncio.run(init_node(Path(args.dir), name, url, listen_port=args.port,
+                                 database_url=args.database))
     print(f"created a node in {args.dir}: edit {path}, then run: fedpetition serve --config "
           f"{path}")
     return EXIT_OK
@@ -189,7 +190,56 @@ def _config_path(args: argparse.Namespace) -> Path:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from fedpetition.node.server import serve
 
-    serve(_config_path(args))
+    serve(_config_path(args), args.workers)
+    return EXIT_OK
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from fedpetition.node.config import load_config
+    from fedpetition.node.operations import migrate
+
+    applied, version = asyncio.run(migrate(load_config(_config_path(args))))
+    done = ", ".join(map(str, applied)) if applied else "none pending"
+    print(f"migrations applied: {done}; database schema is now version {version}")
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fedpetition.node.config import load_config
+    from fedpetition.node.operations import export_node
+
+    out = Path(args.out)
+    if out.exists():
+        raise CommandError(f"{out} exists: refusing to overwrite it")
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as f:
+        counts = asyncio.run(export_node(load_config(_config_path(args)), f))
+    partial.rename(out)
+    print(f"exported {sum(counts.values()):,} rows of {len(counts)} tables to {out} "
+          f"({counts['signatures']:,} signatures, sealed)")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from fedpetition.node.config import load_config
+    from fedpetition.node.operations import import_node
+
+    source = Path(args.file)
+    if not source.is_file():
+        raise CommandError(f"{source}: no such file")
+    with source.open("rb") as f:
+        counts = asyncio.run(import_node(load_config(_config_path(args)), f))
+    print(f"imported {sum(counts.values()):,} rows of {len(counts)} tables "
+          f"({counts['signatures']:,} signatures)")
+    return EXIT_OK
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from fedpetition.node.config import load_config
+    from fedpetition.node.operations import backup_sqlite
+
+    pages = backup_sqlite(load_config(_config_path(args)), Path(args.out))
+    print(f"backed up the database to {args.out} ({pages:,} pages, integrity checked)")
     return EXIT_OK
 
 
@@ -267,11 +317,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the node's name, host[:port] of its public URL")
     p.add_argument("--public-url", help="e.g. https://petitions.example.org")
     p.add_argument("--port", type=int, default=8441, help="port to listen on (default 8441)")
+    p.add_argument("--database", metavar="URL",
+                   help="postgresql://user@host/db[?schema=NAME] (default: a SQLite file in "
+                        "the folder)")
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("serve", help="run a node")
     p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes on one port (PostgreSQL only; default 1)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("export", help="write a stopped node's database to a file")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.add_argument("--out", required=True, help="export file to write")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("import", help="load an export into a node's new, empty database")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.add_argument("file", help="an export file")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("backup", help="copy a SQLite node's database while it runs")
+    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    p.add_argument("--out", required=True, help="backup file to write")
+    p.set_defaults(func=_cmd_backup)
 
     p = sub.add_parser("demo", help="a local federation co-hosting a petition (make run)")
     p.add_argument("configs", nargs="*",

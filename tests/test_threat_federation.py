@@ -34,13 +34,14 @@ from fedpetition.core.verification import FLAG_EXCEEDED
 from fedpetition.federation import httpsig
 from fedpetition.federation.documents import actor_document
 from fedpetition.verify.http import verify_live
+from tests.conftest import Databases
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2)
+async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
+    nodes = await make_nodes(tmp_path, 2, databases=databases)
     yield nodes
     for running in nodes:
         await running.stop()
@@ -199,11 +200,11 @@ async def test_threat_a_host_can_test_whether_an_address_signed_and_is_counted_f
 
 
 async def test_threat_one_signer_on_two_petitions_leaves_no_common_value_in_the_logs(
-        tmp_path: Path) -> None:
+        tmp_path: Path, databases: Databases) -> None:
     """The same address signs two petitions of one node: the two sign entries share no
     nullifier and no commitment (per-petition VOPRF keys and inputs, fresh salts).
     What stays common is metadata: the host, the hour and the region."""
-    (node,) = await make_nodes(tmp_path, 1)
+    (node,) = await make_nodes(tmp_path, 1, databases=databases)
     try:
         slugs = [SLUG, "quiet-streets"]
         for slug in slugs:

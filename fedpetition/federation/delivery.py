@@ -357,7 +357,7 @@ class Deliverer:
         self.policy = policy
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self.failures = 0  # failed attempts since start (the node's metrics read it)
+        self.on_failure: Callable[[], None] | None = None  # told of each failed attempt
         self._post = post
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -539,7 +539,8 @@ class Deliverer:
         await self._peer_answered(delivery.peer)
 
     async def _failed(self, delivery: Delivery, exc: Exception, probe: bool) -> None:
-        self.failures += 1
+        if self.on_failure is not None:
+            self.on_failure()
         now = self._now()
         if is_permanent_failure(exc):
             log.warning("delivery %d to %s dropped: %s", delivery.id, delivery.url, exc)

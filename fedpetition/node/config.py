@@ -589,6 +589,7 @@ def render_default_config(
     sender: str | None = None,
     dev_allow_loopback: bool | None = None,
     accept_hosts: Sequence[str] | None = None,
+    database_url: str | None = None,
 ) -> str:
     """The config file ``fedpetition init`` writes: every setting, with what it does.
 
@@ -609,6 +610,7 @@ def render_default_config(
         ("mail", "sender"): sender,
         ("security", "dev_allow_loopback"): dev_allow_loopback,
         ("federation", "accept_hosts"): accept_hosts,
+        ("database", "url"): database_url,
     }
     lines = [
         "# fedpetition node configuration, written by `fedpetition init`.",

@@ -135,6 +135,7 @@ class Federation:
         self.base_url = node.config.node.public_url.rstrip("/")
         self.peers = Peers(fetcher, node.signer, self.base_url, clock)
         self.deliverer = Deliverer(node.storage, self.peers.post_activity, clock=clock)
+        self.deliverer.on_failure = node.metrics.delivery_failures.inc
         self.accept_hosts = frozenset(node.config.federation.accept_hosts)
         self.counts: dict[int, FederatedCount] = {}
         self._count_locks: dict[int, asyncio.Lock] = {}
@@ -145,6 +146,7 @@ class Federation:
         self._pushed: dict[int, dict[str, str]] = {}  # petition -> host -> pushed checkpoint
         self._following: set[tuple[int, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._leading: set[asyncio.Task[Any]] = set()  # while this process sequences
         self._retries: dict[int, asyncio.TimerHandle] = {}  # petition -> next cosigning round
         self._closed = False
         self._nullifiers_wanted = asyncio.Event()
@@ -173,7 +175,8 @@ class Federation:
         self._closed = True
         for timer in self._retries.values():
             timer.cancel()
-        running = [*self._tasks, *self._publishers.values(), *self._refreshers.values()]
+        running = [*self._tasks, *self._leading, *self._publishers.values(),
+                   *self._refreshers.values()]
         for task in running:
             task.cancel()
         for task in running:
@@ -539,8 +542,9 @@ class Federation:
             self._schedule_publish(current)
 
     def _schedule_publish(self, current: PetitionLog) -> None:
-        """Gather cosignatures for the log's latest checkpoint (coalesced per log)."""
-        if self._closed:
+        """Gather cosignatures for the log's latest checkpoint (coalesced per log); the
+        sequencing process does (:meth:`_lead` starts it for what others left)."""
+        if self._closed or not self.node.sequencer.leading:
             return
         self._dirty.add(current.petition)
         task = self._publishers.get(current.petition)
@@ -887,20 +891,39 @@ class Federation:
     async def refresh_all(self) -> None:
         for record in await self.storage.petitions():
             if len(self.roster(record).hosts) > 1 or record.id in self.counts:
-                await self._follow_hosts(record)  # retries the follows that failed
+                if self.node.sequencer.leading:
+                    await self._follow_hosts(record)  # retries the follows that failed
                 await self.refresh_count(record.id)
 
     # -- running --------------------------------------------------------------
     async def start(self) -> None:
-        """Background work: deliveries, publishing pending checkpoints, following counts."""
-        self._spawn(self.deliverer.run(), "deliveries")
-        self._spawn(self._nullifier_loop(), "nullifiers")
+        """Background work of every process: following the federated counts."""
+        self.node.sequencer.on_lead = self._lead
+        self._spawn(self._refresh_loop(), "federated counts")
+
+    async def _lead(self, leading: bool) -> None:
+        """The work of the node's one sequencing process: deliveries, nullifiers,
+        publishing our checkpoints, following the other hosts. Started when this
+        process takes the sequencer lease, stopped if it loses it."""
+        if not leading:
+            running = [*self._leading, *self._publishers.values()]
+            self._leading.clear()
+            self._publishers.clear()
+            for task in running:
+                task.cancel()
+            return
+        for coro, name in ((self.deliverer.run(), "deliveries"),
+                           (self._nullifier_loop(), "nullifiers")):
+            work: asyncio.Task[Any] = asyncio.ensure_future(coro)
+            work.set_name(name)
+            self._leading.add(work)
+            work.add_done_callback(self._leading.discard)
+            work.add_done_callback(self._done)
         for record in await self.storage.petitions():
             view = await self.node.view_of(record)
             if view.hosting:
                 self._schedule_publish(view.log)
                 await self._follow_hosts(record)
-        self._spawn(self._refresh_loop(), "federated counts")
 
     async def _refresh_loop(self) -> None:
         while not self._closed:

@@ -6,15 +6,23 @@ a checkpoint, and commits tiles, checkpoint, log state and signature states in
 one storage transaction (spec §6, §7). Only then does the in-memory state move
 on, so a crash at any point leaves the stored log consistent and the queue
 still holding whatever was not committed.
+
+A node may run several processes on one database (``serve --workers``). Only
+the one holding the storage's lease (:meth:`Storage.lead`) sequences; the
+others follow what it commits, so that their pages show the same counts. Each
+commit is a compare-and-swap on the log's size: should two processes ever both
+believe they lead, one batch is refused (:class:`StaleLogError`) and its process
+catches up instead, so a log can never fork.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fedpetition.core import encoding, names, tiles
 from fedpetition.core.documents import PetitionVersion, SignedDocument
@@ -23,7 +31,7 @@ from fedpetition.core.log import LogAppender, LogState
 from fedpetition.core.notes import Checkpoint, Signer, open_checkpoint
 from fedpetition.node.stats import PetitionStats
 from fedpetition.node.storage import LogRecord, PetitionRecord, QueuedEntry, Storage
-from fedpetition.node.storage.base import SIGN
+from fedpetition.node.storage.base import SIGN, StaleLogError
 
 log = logging.getLogger("fedpetition.sequencer")
 
@@ -60,6 +68,8 @@ class PetitionLog:
     # What the node serves as the log's checkpoint: the latest one that met the
     # roster's witness policy, with its cosignatures (it may lag behind ``note``).
     published: bytes
+    # Held while catching up with storage: concurrent requests replay each entry once.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Sequencer:
@@ -81,6 +91,9 @@ class Sequencer:
         self.on_commit: Callable[[PetitionLog], Awaitable[None]] | None = None
         # Told each batch's entry count and the seconds it took (the node's metrics).
         self.observe: Callable[[int, float], None] | None = None
+        # Told when this process starts (True) or stops (False) being the sequencer.
+        self.on_lead: Callable[[bool], Awaitable[None]] | None = None
+        self.leading = False
 
     # -- loading ------------------------------------------------------------
     async def load(self, petition: PetitionRecord) -> PetitionLog:
@@ -98,10 +111,19 @@ class Sequencer:
                 appender.signed_checkpoint(self.signer).encode(),
                 0,
             )
-            await self.storage.commit_batch(petition.id, [], record, [], [], [])
+            try:
+                await self.storage.commit_batch(petition.id, None, [], record, [], [], [])
+            except StaleLogError:  # another process created it first: take theirs
+                stored = await self.storage.log(petition.id)
+                assert stored is not None
+                record = stored
+            if petition.id in self.logs:  # loaded meanwhile by another task
+                return self.logs[petition.id]
         state = decode_state(record.state)
         stats = PetitionStats(origin)
-        await self._replay(petition.id, state.size, stats)
+        await self._replay(petition.id, 0, state.size, stats)
+        if petition.id in self.logs:
+            return self.logs[petition.id]
         checkpoint = open_checkpoint(record.checkpoint, self.signer.verifier_key()).checkpoint
         published = await self.storage.published(petition.id)
         entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition),
@@ -111,33 +133,78 @@ class Sequencer:
             await self.on_commit(entry)  # never published: start gathering cosignatures
         return entry
 
-    async def _replay(self, petition: int, size: int, stats: PetitionStats) -> None:
-        """Rebuild the counts from the stored entry bundles (the log is the truth)."""
-        for start in range(0, size, tiles.TILE_WIDTH):
+    async def _replay(self, petition: int, begin: int, size: int, stats: PetitionStats
+                      ) -> None:
+        """Count entries ``begin`` to ``size`` from the stored entry bundles (the log is
+        the truth)."""
+        first = begin - begin % tiles.TILE_WIDTH
+        for start in range(first, size, tiles.TILE_WIDTH):
             width = min(tiles.TILE_WIDTH, size - start)
             coord = tiles.TileCoord(0, start // tiles.TILE_WIDTH, width, "entries")
             data = await self.storage.read_file(petition, coord.path)
             if data is None:
                 raise RuntimeError(f"log of petition {petition} lacks {coord.path}")
             for offset, raw in enumerate(tiles.decode_entry_bundle(data, width)):
-                stats.add(start + offset, parse_entry(raw))
+                if start + offset >= begin:
+                    stats.add(start + offset, parse_entry(raw))
 
     def refresh_versions(self, petition: PetitionRecord) -> None:
-        if petition.id in self.logs:
-            self.logs[petition.id].digests = _digests(petition)
+        current = self.logs.get(petition.id)
+        if current is not None and len(current.digests) != len(petition.versions):
+            current.digests = _digests(petition)
+
+    async def catch_up(self, current: PetitionLog) -> None:
+        """Move the in-memory log on to what storage holds (another process's batches)."""
+        async with current.lock:
+            record = await self.storage.log(current.petition)
+            if record is not None and record.size > current.state.size:
+                await self._replay(current.petition, current.state.size, record.size,
+                                   current.stats)
+                current.state = decode_state(record.state)
+                current.last_time = record.last_time
+                current.checkpoint = open_checkpoint(record.checkpoint,
+                                                     self.signer.verifier_key()).checkpoint
+                current.note = record.checkpoint
+            published = await self.storage.published(current.petition)
+            if published is not None:
+                current.published = published
+
+    async def catch_up_all(self) -> None:
+        """Catch up every petition's log, loading those created by another process."""
+        for petition in await self.storage.petitions():
+            current = self.logs.get(petition.id)
+            if current is None:
+                await self.load(petition)
+            else:
+                self.refresh_versions(petition)
+                await self.catch_up(current)
 
     # -- running ------------------------------------------------------------
     async def run(self) -> None:
-        """Sequence forever: the pool of queued entries is flushed once per period."""
+        """Once per period: lead and flush the queued entries, or follow the leader."""
         while True:
-            await asyncio.sleep(self.period)
             try:
-                while await self.sequence_once() >= self.max_batch:
-                    pass
+                await self._period()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("sequencing failed; the queue is kept and retried")
+            await asyncio.sleep(self.period)
+
+    async def _period(self) -> None:
+        leading = await self.storage.lead()
+        if leading != self.leading:
+            self.leading = leading
+            if leading:
+                log.info("process %d is now the node's sequencer", os.getpid())
+                await self.catch_up_all()  # what the previous sequencer committed
+            if self.on_lead is not None:
+                await self.on_lead(leading)
+        if leading:
+            while await self.sequence_once() >= self.max_batch:
+                pass
+        else:
+            await self.catch_up_all()
 
     async def sequence_once(self) -> int:
         """Sequence what is queued now; return how many queue rows were handled."""
@@ -167,6 +234,11 @@ class Sequencer:
         dropped: list[int] = []
         sequenced: list[tuple[int, str, int]] = []
         last_time = current.last_time
+        if any(item.version not in current.digests for item in items):
+            # A version another process stored since this one loaded the petition.
+            record = await self.storage.petition_by_id(petition)
+            if record is not None:
+                self.refresh_versions(record)
         for item in items:
             signed = states.get(item.nullifier, stats.is_signed(item.nullifier))
             digest = current.digests.get(item.version)
@@ -194,7 +266,14 @@ class Sequencer:
         files = appender.append([e.encode() for e in built]) + appender.partial_files()
         note = appender.signed_checkpoint(self.signer).encode()
         batch = LogRecord(petition, appender.size, encode_state(appender.state()), note, last_time)
-        await self.storage.commit_batch(petition, accepted, batch, files, sequenced, dropped)
+        try:
+            await self.storage.commit_batch(petition, start, accepted, batch, files, sequenced,
+                                            dropped)
+        except StaleLogError:
+            log.warning("the log of petition %d moved on under this batch (another "
+                        "sequencer?); catching up, the queue is kept", petition)
+            await self.catch_up(current)
+            return
         if self.observe is not None:
             self.observe(len(built), time.perf_counter() - began)
         # Durable: now the in-memory view may move on.

@@ -9,7 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
+import os
+import shutil
 import signal
+import socket
+import tempfile
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -29,22 +35,26 @@ CONFIG_NAME = "fedpetition.toml"
 
 
 async def build_node(config: NodeConfig) -> Node:
+    """A node on its storage. SQLite migrates itself (one process, embedded); a
+    PostgreSQL database must have been migrated (``fedpetition migrate``)."""
     signer = load_node_key(config.keys.node_key, config.node.name)
     data_key = load_data_key(config.keys.data_key)
-    storage = await open_storage(config.database)
+    storage = await open_storage(config.database,
+                                 migrate=config.database.backend == "sqlite")
     node = Node(config, storage, signer, data_key, mailer_from_config(config.mail))
     attach(node)
     return node
 
 
 async def init_node(folder: Path, name: str, public_url: str, *,
-                    listen_port: int | None = None) -> Path:
+                    listen_port: int | None = None, database_url: str | None = None) -> Path:
     """Create a node folder: config with commented defaults, keys, empty database."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / CONFIG_NAME
     if config_path.exists():
         raise ConfigError(f"{config_path} already exists: refusing to overwrite a node")
-    config_path.write_text(render_default_config(name, public_url, listen_port=listen_port),
+    config_path.write_text(render_default_config(name, public_url, listen_port=listen_port,
+                                                 database_url=database_url),
                            encoding="utf-8")
     await prepare_node(load_config(config_path))
     return config_path
@@ -67,21 +77,27 @@ async def prepare_node(config: NodeConfig) -> bool:
     return new
 
 
-async def run_server(config: NodeConfig, *, on_start: object = None) -> None:
-    """Serve until SIGINT or SIGTERM; queued confirmations stay queued on disk."""
+async def run_server(config: NodeConfig, *, on_start: object = None,
+                     sock: socket.socket | None = None) -> None:
+    """Serve until SIGINT or SIGTERM; queued confirmations stay queued on disk.
+
+    With ``sock`` (a worker of ``serve --workers``) the node answers on that shared
+    listening socket."""
     node = await build_node(config)
     app = make_app(node)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.node.listen_host, config.node.listen_port)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None else
+                          web.TCPSite(runner, config.node.listen_host, config.node.listen_port))
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
         raise ConfigError(f"[node] cannot listen on {config.node.listen_host}:"
                           f"{config.node.listen_port}: {e.strerror or e}") from None
-    log.info("node %s listening on http://%s:%d, public URL %s", config.node.name,
-             config.node.listen_host, config.node.listen_port, config.node.public_url)
+    log.info("node %s listening on http://%s:%d, public URL %s (process %d)",
+             config.node.name, config.node.listen_host, config.node.listen_port,
+             config.node.public_url, os.getpid())
     if not config.mail.smtp_host:
         log.info("no SMTP server configured: mail is written to %s", config.mail.outbox_dir)
     stop = asyncio.Event()
@@ -119,10 +135,106 @@ def configure_logging(log_format: str) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
-def serve(config_path: Path) -> None:
+def serve(config_path: Path, workers: int = 1) -> None:
     config = load_config(config_path)
     configure_logging(config.node.log_format)
-    asyncio.run(run_server(config))
+    if workers == 1:
+        asyncio.run(run_server(config))
+        return
+    serve_workers(config, workers)
+
+
+RESTART_PAUSE_SECONDS = 1.0  # between a worker's death and its replacement
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one socket the workers share (bound before they start)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"[node] cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _worker(config: NodeConfig, sock: socket.socket, metrics_dir: str) -> None:
+    from fedpetition.node.metrics import use_multiprocess
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+    use_multiprocess(metrics_dir)
+    asyncio.run(run_server(config, sock=sock))
+
+
+def serve_workers(config: NodeConfig, workers: int) -> None:
+    """``workers`` processes answer on one socket; the parent restarts any that dies.
+
+    Needs PostgreSQL: the processes share the node's state through it, and exactly
+    one of them, the holder of the storage's lease, sequences (the others follow).
+    """
+    if workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if config.database.backend != "postgresql":
+        raise ConfigError("--workers needs [database] url = \"postgresql://...\": on SQLite a "
+                          "node runs in one process")
+    asyncio.run(_check_schema(config))
+    sock = listening_socket(config.node.listen_host, config.node.listen_port)
+    metrics_dir = tempfile.mkdtemp(prefix="fedpetition-metrics-")
+    context = multiprocessing.get_context("fork")  # workers inherit the bound socket
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(config, sock, metrics_dir),
+                                  name="fedpetition-worker", daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running = [start() for _ in range(workers)]
+    log.info("node %s: %d workers on http://%s:%d", config.node.name, workers,
+             config.node.listen_host, config.node.listen_port)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, process in enumerate(running):
+                if not process.is_alive() and not stopping:
+                    log.warning("worker %s ended (exit %s); starting another", process.pid,
+                                process.exitcode)
+                    _forget_worker(metrics_dir, process.pid)
+                    time.sleep(RESTART_PAUSE_SECONDS)
+                    running[i] = start()
+    finally:
+        for process in running:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in running:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+        sock.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _forget_worker(metrics_dir: str, pid: int | None) -> None:
+    """A dead worker's gauges are gone with it (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    if pid is not None:
+        multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
+
+
+async def _check_schema(config: NodeConfig) -> None:
+    storage = await open_storage(config.database, migrate=False)
+    await storage.close()
 
 
 async def _with_node(config_path: Path, action: object) -> object:

@@ -42,7 +42,6 @@ from fedpetition.node.errors import AddressError, NodeError, SealError
 from fedpetition.node.keys import DataKey
 from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
 from fedpetition.node.metrics import Metrics
-from fedpetition.node.ratelimit import RateLimiter
 from fedpetition.node.sequencer import PetitionLog, Sequencer
 from fedpetition.node.storage import Organiser, PetitionRecord, SignatureRecord, Storage
 from fedpetition.node.storage.base import CONFIRMED, COUNTED, PENDING, WITHDRAWING, WITHDRAWN
@@ -53,6 +52,7 @@ MAX_NAME = 200
 PRIVACY_LINK_SECONDS = 24 * 3600
 SESSION_SECONDS = 12 * 3600
 LOGIN_ATTEMPTS_PER_HOUR = 20
+LIMIT_WINDOW = 3600  # rate limits count per hour
 # acct:node@<host> names the node itself in WebFinger (federation/documents.py).
 RESERVED_SLUGS = frozenset({"node"})
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -166,7 +166,6 @@ class Node:
         self.data_key = data_key
         self.mailer = mailer
         self.clock = clock
-        self.limiter = RateLimiter()
         self.metrics = Metrics()
         self._versions: dict[tuple[int, int], tuple[PetitionVersion, ...]] = {}
         self._rosters: dict[bytes, HostRoster] = {}
@@ -368,6 +367,10 @@ class Node:
                              for d in record.versions)
             self._versions[key] = versions
         log_state = await self.sequencer.load(record)
+        if self.storage.shared and not self.sequencer.leading:
+            # Another process sequences: what this one serves must never be older than
+            # what another already served, so it is read from storage each time.
+            await self.sequencer.catch_up(log_state)
         checkpoint = log_state.checkpoint
         return PetitionView(record, versions, log_state, checkpoint, self.roster(record),
                             self.name)
@@ -382,9 +385,10 @@ class Node:
 
     # -- signing --------------------------------------------------------------
     async def limit(self, key: str, limit: int) -> None:
+        """Count one event against an hourly limit, shared by the node's processes."""
         now = self.now()
-        if self.limiter.hit(key, now) > limit:
-            raise RateLimited(self.limiter.retry_after(now))
+        if await self.storage.count_event(key, LIMIT_WINDOW, now) > limit:
+            raise RateLimited(LIMIT_WINDOW - now % LIMIT_WINDOW)
 
     async def sign(self, slug: str, form: SignatureForm, client: str) -> None:
         """Start a signature; the outcome looks the same whether or not the email signed."""

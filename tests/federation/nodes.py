@@ -27,6 +27,7 @@ from fedpetition.node.sequencer import encode_state
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
 from fedpetition.node.storage import LogRecord
+from tests.conftest import Databases
 from tests.node.conftest import PASSWORD, MailSink, free_port
 
 # Faster than the defaults, so that tests take seconds.
@@ -125,9 +126,10 @@ class RunningNode:
         appender = LogAppender(current.origin, current.state)
         files = appender.append(entries) + appender.partial_files()
         note = appender.signed_checkpoint(self.node.signer).encode()
-        await self.node.storage.commit_batch(
-            record.id, [], LogRecord(record.id, appender.size, encode_state(appender.state()),
-                                     note, last_time), files, [], [])
+        batch = LogRecord(record.id, appender.size, encode_state(appender.state()), note,
+                          last_time)
+        await self.node.storage.commit_batch(record.id, current.state.size, [], batch, files,
+                                             [], [])
         current.state, current.checkpoint, current.note = (
             appender.state(), appender.checkpoint(), note)
         current.last_time = last_time
@@ -140,13 +142,16 @@ class RunningNode:
         return result
 
 
-async def make_nodes(tmp_path: Path, count: int, *, accept: str = '["*"]') -> list[RunningNode]:
+async def make_nodes(tmp_path: Path, count: int, *, accept: str = '["*"]',
+                     databases: Databases | None = None) -> list[RunningNode]:
+    """``count`` running nodes, on the backend of ``databases`` (SQLite files if None)."""
     nodes = []
     for i in range(count):
         port = free_port()
         name = f"127.0.0.1:{port}"
         folder = tmp_path / f"node{i}"
-        config = await init_node(folder, name, f"http://{name}", listen_port=port)
+        config = await init_node(folder, name, f"http://{name}", listen_port=port,
+                                 database_url=databases.new() if databases else None)
         text = config.read_text()
         for old, new in {**FAST, "# accept_hosts = []": f"accept_hosts = {accept}"}.items():
             assert old in text, old

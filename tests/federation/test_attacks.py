@@ -23,14 +23,15 @@ from fedpetition.federation import activities as acts
 from fedpetition.federation import httpsig
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.http import HttpSource, verify_live
+from tests.conftest import Databases
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
 from tests.node.conftest import free_port
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2)
+async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
+    nodes = await make_nodes(tmp_path, 2, databases=databases)
     yield nodes
     for running in nodes:
         await running.stop()
@@ -271,8 +272,8 @@ async def test_a_host_inflating_its_log_with_malformed_entries_is_caught(
 
 
 async def test_a_node_down_for_a_while_gets_everything_when_it_returns(
-        tmp_path: Path) -> None:
-    nodes = await make_nodes(tmp_path, 3)
+        tmp_path: Path, databases: Databases) -> None:
+    nodes = await make_nodes(tmp_path, 3, databases=databases)
     try:
         a, b, c = nodes
         await co_host(nodes)

@@ -16,14 +16,15 @@ from fedpetition.core.verification import Verification
 from fedpetition.federation.documents import NODEINFO_21_PROFILE
 from fedpetition.verify.archive import ZipSource
 from fedpetition.verify.http import verify_live
+from tests.conftest import Databases
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 
 SLUG = "clean-air"
 
 
 @pytest.fixture
-async def three(tmp_path: Path) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 3)
+async def three(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
+    nodes = await make_nodes(tmp_path, 3, databases=databases)
     yield nodes
     for running in nodes:
         await running.stop()
@@ -121,8 +122,8 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
 
 
 async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywhere(
-        tmp_path: Path) -> None:
-    nodes = await make_nodes(tmp_path, 2)
+        tmp_path: Path, databases: Databases) -> None:
+    nodes = await make_nodes(tmp_path, 2, databases=databases)
     try:
         origin, host = nodes
         url = await co_host(nodes)

@@ -14,13 +14,14 @@ from fedpetition.core import voprf
 from fedpetition.core.documents import EvaluationCounts, SignedDocument
 from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.node.keys import DataKey
+from tests.conftest import Databases
 from tests.federation.nodes import RunningNode, make_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2)
+async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
+    nodes = await make_nodes(tmp_path, 2, databases=databases)
     yield nodes
     for running in nodes:
         await running.stop()
@@ -78,8 +79,8 @@ async def signed_counts(origin: RunningNode) -> dict[str, int]:
     return dict(counts.counts)
 
 
-async def test_only_a_host_gets_evaluations(tmp_path: Path) -> None:
-    nodes = await make_nodes(tmp_path, 3)
+async def test_only_a_host_gets_evaluations(tmp_path: Path, databases: Databases) -> None:
+    nodes = await make_nodes(tmp_path, 3, databases=databases)
     try:
         origin, host, stranger = nodes
         await co_host([origin, host])

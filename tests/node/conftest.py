@@ -22,6 +22,7 @@ from fedpetition.node.config import load_config
 from fedpetition.node.mail import Mail
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
+from tests.conftest import Databases
 
 PASSWORD = "correct horse battery staple"
 
@@ -100,10 +101,12 @@ class NodeHarness:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[NodeHarness]:
+async def harness(tmp_path: Path, databases: Databases) -> AsyncIterator[NodeHarness]:
+    """A node on each storage backend (the test runs once per backend)."""
     port = free_port()
     name = f"127.0.0.1:{port}"
-    config_path = await init_node(tmp_path / "node", name, f"http://{name}", listen_port=port)
+    config_path = await init_node(tmp_path / "node", name, f"http://{name}", listen_port=port,
+                                  database_url=databases.new())
     node = await build_node(load_config(config_path))
     sink = MailSink()
     node.mailer = sink

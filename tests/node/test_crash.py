@@ -12,6 +12,7 @@ ever served must be a prefix of the final log (no regression, no fork).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import io
@@ -37,6 +38,7 @@ from fedpetition.core.verification import Verification
 from fedpetition.node.config import load_config
 from fedpetition.verify.archive import ZipSource
 from fedpetition.verify.http import latest_consistency
+from tests.conftest import POSTGRES_ENV, Databases
 
 from .conftest import PASSWORD, NodeHarness, free_port
 
@@ -47,6 +49,7 @@ MIN_ACKS = 30  # confirmations acknowledged before a kill may happen
 READY_SECONDS = 20.0
 PHASE_SECONDS = 30.0
 SETTLE_SECONDS = 15.0
+TAKEOVER_SECONDS = 10.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -105,24 +108,49 @@ class Outbox:
         return self.tokens.get(address)
 
 
-class ServerProcess:
-    """``fedpetition serve`` in a subprocess, its output in a file."""
+LEADER = re.compile(r"process (\d+) is now the node's sequencer")
 
-    def __init__(self, config: Path, output: Path) -> None:
+
+class ServerProcess:
+    """``fedpetition serve`` in a subprocess (its own process group), output in a file."""
+
+    def __init__(self, config: Path, output: Path, workers: int = 1) -> None:
         self.config = config
         self.output = output
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
+        self.killed: int | None = None  # the last sequencing worker killed
 
     def start(self) -> None:
         assert self.process is None
         with self.output.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fedpetition.cli", "serve", "--config", str(self.config)],
+                [sys.executable, "-m", "fedpetition.cli", "serve", "--config", str(self.config),
+                 "--workers", str(self.workers)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
             )
+
+    def leaders(self) -> list[int]:
+        """The processes that became the node's sequencer, in order."""
+        return [int(pid) for pid in LEADER.findall(self.output.read_text(errors="replace"))]
+
+    def kill_leader(self) -> None:
+        """SIGKILL the worker that sequences (the parent starts another worker)."""
+        self.killed = self.leaders()[-1]
+        os.kill(self.killed, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """The whole process group: the parent and its workers."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
 
     def tail(self) -> str:
         return self.output.read_text(errors="replace")[-3000:]
@@ -138,6 +166,13 @@ class ServerProcess:
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
+
+    def crash(self) -> None:
+        """The failure under test: the node's only process, or its sequencing worker."""
+        if self.workers == 1:
+            self.kill()
+        else:
+            self.kill_leader()
 
 
 @dataclass
@@ -231,7 +266,7 @@ class Crash:
             await self.checkpoint()  # the last one served before the kill
             # Nothing awaits between the kill and the flag: a request failing after
             # the kill is always seen as killed.
-            self.server.kill()
+            self.server.crash()
             killed.set()
 
         async def guarded(task: Callable[[], Awaitable[None]]) -> None:
@@ -255,7 +290,14 @@ class Crash:
             ) from None
 
     async def restart(self) -> None:
-        self.server.start()
+        if self.server.workers == 1:
+            self.server.start()
+        else:  # the other worker takes the lease over; the parent replaces the dead one
+            deadline = time.monotonic() + TAKEOVER_SECONDS
+            while self.server.leaders()[-1] == self.server.killed:
+                assert time.monotonic() < deadline, (
+                    f"no worker took over within {TAKEOVER_SECONDS} s:\n{self.server.tail()}")
+                await asyncio.sleep(0.05)
         await self.wait_ready()
         await self.check_served()
 
@@ -289,10 +331,32 @@ class Crash:
 
 
 async def test_kill_9_loses_no_acknowledged_confirmation(tmp_path: Path) -> None:
+    await kill_and_check(tmp_path)
+
+
+async def test_killing_the_sequencing_worker_loses_nothing_and_forks_nothing(
+        tmp_path: Path, postgres_database: str | None) -> None:
+    """``serve --workers 2`` on PostgreSQL: the worker holding the sequencer lease is
+    killed mid-stream, twice; the other takes over, nothing acknowledged is lost, and
+    every checkpoint ever served is a prefix of the final log."""
+    if postgres_database is None:
+        pytest.skip(f"several workers need PostgreSQL: set {POSTGRES_ENV} (.ci/run does)")
+    databases = Databases("postgresql", postgres_database, tmp_path)
+    try:
+        url = databases.new()
+        assert url is not None
+        await kill_and_check(tmp_path, database=url, workers=2)
+    finally:
+        await databases.drop()
+
+
+async def kill_and_check(tmp_path: Path, *, database: str | None = None,
+                         workers: int = 1) -> None:
     seed = random.randrange(1 << 32)
     port = free_port()
     folder = tmp_path / "node"
-    cli("init", str(folder), "--port", str(port))
+    cli("init", str(folder), "--port", str(port),
+        *(("--database", database) if database else ()))
     config = folder / "fedpetition.toml"
     text = config.read_text(encoding="utf-8")
     text = set_setting(text, "sequencer", "period_seconds", "0.2")
@@ -313,7 +377,7 @@ async def test_kill_9_loses_no_acknowledged_confirmation(tmp_path: Path) -> None
     )
     api_token = out.rsplit(":", 1)[1].strip()
 
-    server = ServerProcess(config, tmp_path / "server.log")
+    server = ServerProcess(config, tmp_path / "server.log", workers)
     try:
         server.start()
         # No keep-alive: no request may reuse a connection to a server since killed.
@@ -376,8 +440,10 @@ async def test_kill_9_loses_no_acknowledged_confirmation(tmp_path: Path) -> None
             assert counted >= len(crash.acknowledged) >= 2 * MIN_ACKS
         logged = server.output.read_text(errors="replace")
         assert "Traceback" not in logged, logged[-3000:]  # no 500, no failed batch
+        if workers > 1:
+            assert len(set(server.leaders())) == 3, logged[-3000:]  # two takeovers
     finally:
-        server.kill()
+        server.stop()
 
 
 # --------------------------------------------------------------------------- batches meanwhile

@@ -25,6 +25,7 @@ from fedpetition.node.routes import pages
 from fedpetition.node.service import Node
 from fedpetition.node.storage import open_storage
 from fedpetition.node.storage.base import COUNTED, PENDING, WITHDRAWN
+from tests.conftest import Databases
 
 EMAIL = "camille.signer@example.org"
 SLUG = "save-the-park"
@@ -53,9 +54,10 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, databases: Databases) -> AsyncIterator[Env]:
     path = tmp_path / "node.toml"
-    path.write_text(render_default_config("node-a.example", "http://node-a.example"))
+    path.write_text(render_default_config("node-a.example", "http://node-a.example",
+                                          database_url=databases.new()))
     config = load_config(path)
     signer = create_node_key(config.keys.node_key, config.node.name)
     data_key = create_data_key(config.keys.data_key)

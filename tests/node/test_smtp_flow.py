@@ -32,6 +32,7 @@ from fedpetition.node.config import load_config
 from fedpetition.node.mail import SmtpMailer
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
+from tests.conftest import Databases
 
 from .conftest import free_port
 from .test_crash import set_setting
@@ -86,11 +87,13 @@ class SmtpNode:
 
 
 @pytest.fixture
-async def smtp_node(tmp_path: Path, smtp: tuple[Inbox, int]) -> AsyncIterator[SmtpNode]:
+async def smtp_node(tmp_path: Path, smtp: tuple[Inbox, int], databases: Databases
+                    ) -> AsyncIterator[SmtpNode]:
     inbox, smtp_port = smtp
     port = free_port()
     name = f"127.0.0.1:{port}"
-    config_path = await init_node(tmp_path / "node", name, f"http://{name}", listen_port=port)
+    config_path = await init_node(tmp_path / "node", name, f"http://{name}", listen_port=port,
+                                  database_url=databases.new())
     text = config_path.read_text(encoding="utf-8")
     for key, value in (
         ("smtp_host", '"127.0.0.1"'),

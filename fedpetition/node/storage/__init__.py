@@ -23,17 +23,27 @@ __all__ = [
     "SignatureRecord",
     "Storage",
     "open_storage",
+    "storage_for",
 ]
 
 
-async def open_storage(database: DatabaseSection) -> Storage:
-    """Open (and migrate) the storage the config's ``[database]`` names."""
-    from fedpetition.node.errors import ConfigError
-
+def storage_for(database: DatabaseSection) -> Storage:
+    """The storage the config's ``[database]`` names, not opened yet."""
     if database.sqlite_path is not None:
         from .sqlite import SQLiteStorage
 
-        storage = SQLiteStorage(str(database.sqlite_path))
-        await storage.open()
-        return storage
-    raise ConfigError(f"[database] url: the {database.backend} backend is not available yet")
+        return SQLiteStorage(str(database.sqlite_path))
+    from .postgresql import PostgreSQLStorage
+
+    return PostgreSQLStorage(database.url)
+
+
+async def open_storage(database: DatabaseSection, *, migrate: bool = True) -> Storage:
+    """Open the storage the config's ``[database]`` names.
+
+    With ``migrate`` its pending schema migrations are applied; without, a database
+    that lacks some is refused (ConfigError naming ``fedpetition migrate``).
+    """
+    storage = storage_for(database)
+    await storage.open(migrate=migrate)
+    return storage

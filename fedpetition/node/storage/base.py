@@ -9,12 +9,69 @@ name or an email in clear.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import importlib.resources
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fedpetition.core.witness import Evidence
 from fedpetition.core.witness import LogRecord as WitnessRecord
 from fedpetition.federation.delivery import Delivery, PeerState
+from fedpetition.node.errors import NodeError
+
+
+class StaleLogError(NodeError):
+    """A batch was built on a log that has moved on: another sequencer committed first.
+
+    Nothing of the batch was stored; the sequencer reloads the log and tries again.
+    """
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as ``fedpetition export`` writes it: its columns, the first ``key`` of
+    which are its primary key (rows are exported in key order, text compared by
+    bytes, so both backends write the same rows in the same order)."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: int = 1
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return self.columns[:self.key]
+
+
+# Every table that holds a node's state, in an order that respects foreign keys.
+# Both backends have these tables with these columns; an export names them, so a
+# node moves between backends whatever each backend's schema version number is.
+EXPORT_TABLES: tuple[Table, ...] = (
+    Table("organisers", ("id", "name", "password_hash", "token_hash", "created")),
+    Table("sessions", ("token_hash", "organiser", "expires")),
+    Table("petitions", ("id", "slug", "petition_id", "organiser", "status", "created",
+                        "closed_at", "roster", "origin_key", "origin_url")),
+    Table("petition_versions", ("petition", "number", "document", "created"), 2),
+    Table("signatures", ("id", "petition", "email_index", "token_hash", "status", "sealed",
+                         "region", "created", "expires", "confirmed", "version", "nullifier",
+                         "commitment", "log_index")),
+    Table("queue", ("id", "petition", "signature", "kind", "nullifier", "commitment",
+                    "version", "region", "at")),
+    Table("logs", ("petition", "size", "state", "checkpoint", "last_time", "published")),
+    Table("log_files", ("petition", "path", "data"), 2),
+    Table("checkpoints", ("petition", "size", "note"), 2),
+    Table("host_requests", ("petition", "node", "vkey", "inbox", "activity", "status", "at"),
+          2),
+    Table("followers", ("petition", "actor", "inbox", "follow_id"), 2),
+    Table("deliveries", ("id", "peer", "url", "body", "attempts", "next_at", "created",
+                         "last_error")),
+    Table("peers", ("name", "failures", "unavailable_since", "next_probe", "probe_interval")),
+    Table("seen_activities", ("id", "expires")),
+    Table("witnessed", ("origin", "size", "root", "note")),
+    Table("witness_evidence", ("id", "origin", "kind", "recorded", "offending", "proof",
+                               "at")),
+    Table("evaluations", ("petition", "node", "count"), 2),
+)
+
 
 # Signature states (see docs: a signature moves pending -> confirmed -> counted
 # -> withdrawing -> withdrawn; withdrawn may start again as pending).
@@ -133,14 +190,56 @@ class Storage(abc.ABC):
 
     # -- lifecycle ----------------------------------------------------------
     @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect and apply pending schema migrations."""
+    async def open(self, *, migrate: bool = True, check: bool = True) -> None:
+        """Connect; apply pending schema migrations, or (``check``) refuse to run without
+        them. ``fedpetition migrate`` opens with neither, then calls :meth:`migrate`."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...
 
     @abc.abstractmethod
     async def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply the pending schema migrations; return the versions applied."""
+
+    @abc.abstractmethod
+    async def pending_migrations(self) -> list[int]:
+        """The versions this fedpetition knows that the database lacks."""
+
+    # -- several processes, one sequencer -----------------------------------
+    shared = False  # whether several processes may serve one node from this storage
+
+    @abc.abstractmethod
+    async def lead(self) -> bool:
+        """Take or keep the node's sequencer lease; True while this process holds it.
+
+        At most one process holds it at a time; it is freed when its holder's
+        connection or process ends, so another takes over within a period.
+        """
+
+    @abc.abstractmethod
+    async def count_event(self, key: str, window: int, now: int) -> int:
+        """Count one event for ``key`` in the fixed window of ``window`` seconds holding
+        ``now``; return the count so far (rate limits, shared by the node's processes)."""
+
+    # -- export and import (fedpetition export / import) ---------------------
+    @abc.abstractmethod
+    def export_rows(self, table: Table, chunk: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """A table's rows (one of ``EXPORT_TABLES``), in key order, ``chunk`` at a time."""
+
+    @abc.abstractmethod
+    async def import_rows(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert exported rows as they are (ids included) into an empty node."""
+
+    @abc.abstractmethod
+    async def finish_import(self) -> None:
+        """After an import: move id generators past the imported ids."""
+
+    @abc.abstractmethod
+    async def is_empty(self) -> bool:
+        """No petition, organiser or signature stored (a node may be imported here)."""
 
     # -- organisers ---------------------------------------------------------
     @abc.abstractmethod
@@ -291,6 +390,7 @@ class Storage(abc.ABC):
     async def commit_batch(
         self,
         petition: int,
+        previous_size: int | None,
         queue_ids: Sequence[int],
         log: LogRecord,
         files: Sequence[tuple[str, bytes]],
@@ -299,6 +399,10 @@ class Storage(abc.ABC):
     ) -> None:
         """Make one sequenced batch durable: tiles, checkpoint, states, queue.
 
+        Compare-and-swap: the batch extends the log of ``previous_size`` entries
+        (None: the log does not exist yet). If the stored log has another size,
+        nothing is stored and :class:`StaleLogError` is raised, so two sequencers
+        can never both commit a batch on the same log state (a fork).
         ``sequenced`` holds ``(signature id, kind, log index)``; ``dropped`` the
         queue ids refused by the log rules (their signatures are deleted).
         """
@@ -420,3 +524,31 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def evidence(self) -> list[tuple[int, Evidence]]:
         """Every split view recorded, as ``(time, evidence)``, oldest first."""
+
+
+# -- helpers both backends use ---------------------------------------------------
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """The numbered migrations of a backend shipped with the package, in order."""
+    folder = importlib.resources.files(__package__).joinpath(f"migrations/{backend}")
+    found = []
+    for item in folder.iterdir():
+        name = item.name
+        if name.endswith(".sql"):
+            found.append((int(name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def note_size(note: bytes) -> int:
+    """The tree size on a checkpoint note's second line (stored notes are ours)."""
+    return int(note.split(b"\n", 2)[1])
+
+
+def check_table(table: Table) -> None:
+    """Only the tables and columns of ``EXPORT_TABLES`` reach SQL text."""
+    if table not in EXPORT_TABLES:
+        raise NodeError(f"unknown table: {table.name}")
+
+
+def first(records: list[PetitionRecord]) -> PetitionRecord | None:
+    return records[0] if records else None

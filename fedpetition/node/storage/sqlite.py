@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +28,7 @@ from fedpetition.core.witness import Evidence
 from fedpetition.core.witness import LogRecord as WitnessRecord
 from fedpetition.federation.delivery import Delivery, PeerState
 from fedpetition.node.errors import ConfigError, NodeError
+from fedpetition.node.ratelimit import RateLimiter
 
 from .base import (
     COUNTED,
@@ -42,7 +42,13 @@ from .base import (
     PetitionRecord,
     QueuedEntry,
     SignatureRecord,
+    StaleLogError,
     Storage,
+    Table,
+    check_table,
+    first,
+    migrations,
+    note_size,
 )
 
 T = TypeVar("T")
@@ -55,15 +61,6 @@ _SIGNATURE_COLUMNS = (
 MAX_GROUP = 512  # writes committed together at most
 
 
-def migrations() -> list[tuple[int, str]]:
-    """The numbered migrations shipped with the package, in order."""
-    folder = importlib.resources.files(__package__).joinpath("migrations/sqlite")
-    found = []
-    for item in folder.iterdir():
-        name = item.name
-        if name.endswith(".sql"):
-            found.append((int(name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 @dataclass
@@ -173,9 +170,14 @@ class _DatabaseThread(threading.Thread):
 
 
 class SQLiteStorage(Storage):
+    """One process serves a node on SQLite: it holds the sequencer lease, and its rate
+    limits live in its memory (a write per counted request would cost the signing
+    path a share of an fsync for nothing another process could read)."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._thread: _DatabaseThread | None = None
+        self._limiters: dict[int, RateLimiter] = {}
 
     async def _call(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         if self._thread is None:
@@ -185,7 +187,7 @@ class SQLiteStorage(Storage):
         self._thread.jobs.put(_Job(fn, write, loop, future))
         return await future
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True, check: bool = True) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise ConfigError(f"[database] url: folder {folder} does not exist")
@@ -195,7 +197,14 @@ class SQLiteStorage(Storage):
         if thread.error is not None:
             raise ConfigError(f"[database] cannot open {self.path}: {thread.error}")
         self._thread = thread
-        await self._call(_migrate)
+        if migrate:
+            await self.migrate()
+            return
+        pending = await self.pending_migrations() if check else []
+        if pending:
+            await self.close()
+            raise ConfigError(f"database schema {pending[0] - 1} lacks migrations "
+                              f"{pending[0]}-{pending[-1]}: run `fedpetition migrate`")
 
     async def close(self) -> None:
         thread, self._thread = self._thread, None
@@ -205,6 +214,60 @@ class SQLiteStorage(Storage):
 
     async def schema_version(self) -> int:
         return await self._call(_schema_version)
+
+    async def migrate(self) -> list[int]:
+        return await self._call(_migrate)
+
+    async def pending_migrations(self) -> list[int]:
+        return await self._call(_pending)
+
+    # -- one process ----------------------------------------------------------
+    async def lead(self) -> bool:
+        return self._thread is not None
+
+    async def count_event(self, key: str, window: int, now: int) -> int:
+        limiter = self._limiters.setdefault(window, RateLimiter(window))
+        return limiter.hit(key, now)
+
+    # -- export and import ----------------------------------------------------
+    async def export_rows(self, table: Table, chunk: int
+                          ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        check_table(table)
+        columns, key = ", ".join(table.columns), ", ".join(table.key_columns)
+        first = f"SELECT {columns} FROM {table.name} ORDER BY {key} LIMIT {int(chunk)}"
+        after = (f"SELECT {columns} FROM {table.name} WHERE ({key}) > "
+                 f"({', '.join('?' for _ in table.key_columns)}) ORDER BY {key} "
+                 f"LIMIT {int(chunk)}")
+        last: tuple[Any, ...] | None = None
+        while True:
+            sql, args = (first, ()) if last is None else (after, last[:table.key])
+
+            def fn(db: Connection, sql: str = sql, args: Sequence[Any] = args
+                   ) -> list[tuple[Any, ...]]:
+                return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                        for row in db.execute(sql, args).fetchall()]
+
+            rows = await self._call(fn)
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]
+
+    async def import_rows(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        check_table(table)
+        sql = (f"INSERT INTO {table.name} ({', '.join(table.columns)}) "
+               f"VALUES ({', '.join('?' for _ in table.columns)})")
+        await self._call(lambda db: db.executemany(sql, rows), write=True)
+
+    async def finish_import(self) -> None:
+        """SQLite's rowids follow the largest id by themselves."""
+
+    async def is_empty(self) -> bool:
+        def fn(db: Connection) -> bool:
+            return not any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+                           for table in ("organisers", "petitions", "signatures"))
+
+        return await self._call(fn)
 
     # -- organisers -----------------------------------------------------------
     async def create_organiser(self, name: str, password_hash: bytes, token_hash: bytes,
@@ -285,10 +348,10 @@ class SQLiteStorage(Storage):
         return await self._call(lambda db: _petitions(db, "", ()))
 
     async def petition_by_slug(self, slug: str) -> PetitionRecord | None:
-        return await self._call(lambda db: _first(_petitions(db, "WHERE slug = ?", (slug,))))
+        return await self._call(lambda db: first(_petitions(db, "WHERE slug = ?", (slug,))))
 
     async def petition_by_id(self, petition: int) -> PetitionRecord | None:
-        return await self._call(lambda db: _first(_petitions(db, "WHERE id = ?", (petition,))))
+        return await self._call(lambda db: first(_petitions(db, "WHERE id = ?", (petition,))))
 
     # -- signatures -----------------------------------------------------------
     async def signature_by_index(self, petition: int, email_index: bytes
@@ -432,14 +495,17 @@ class SQLiteStorage(Storage):
 
         return await self._call(fn)
 
-    async def commit_batch(self, petition: int, queue_ids: Sequence[int], log: LogRecord,
+    async def commit_batch(self, petition: int, previous_size: int | None,
+                           queue_ids: Sequence[int], log: LogRecord,
                            files: Sequence[tuple[str, bytes]],
                            sequenced: Sequence[tuple[int, str, int]],
                            dropped: Sequence[int]) -> None:
         def fn(db: Connection) -> None:
             previous = db.execute("SELECT size FROM logs WHERE petition = ?",
                                   (petition,)).fetchone()
-            if previous is not None and previous[0] > log.size:
+            if (None if previous is None else int(previous[0])) != previous_size:
+                raise StaleLogError(f"the log of petition {petition} moved on")
+            if log.size < (previous_size or 0):
                 raise NodeError("refusing to shrink a log")
             db.executemany(
                 "INSERT INTO log_files (petition, path, data) VALUES (?, ?, ?) "
@@ -496,7 +562,7 @@ class SQLiteStorage(Storage):
                              (petition,)).fetchone()
             if row is None:
                 return False
-            if row[0] is not None and _note_size(bytes(row[0])) > size:
+            if row[0] is not None and note_size(bytes(row[0])) > size:
                 return False
             db.execute("UPDATE logs SET published = ? WHERE petition = ?", (note, petition))
             return True
@@ -527,7 +593,7 @@ class SQLiteStorage(Storage):
 
     async def petition_by_petition_id(self, petition_id: str) -> PetitionRecord | None:
         return await self._call(
-            lambda db: _first(_petitions(db, "WHERE petition_id = ?", (petition_id,))))
+            lambda db: first(_petitions(db, "WHERE petition_id = ?", (petition_id,))))
 
     async def set_roster(self, petition: int, roster: bytes) -> None:
         await self._changes("UPDATE petitions SET roster = ? WHERE id = ?", (roster, petition))
@@ -709,25 +775,28 @@ def _queue_sign(db: Connection, signature: int) -> None:
         "FROM signatures WHERE id = ?", (signature,))
 
 
-def _note_size(note: bytes) -> int:
-    """The tree size on a checkpoint note's second line."""
-    return int(note.split(b"\n", 2)[1])
+
 
 def _schema_version(db: Connection) -> int:
     row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _migrate(db: Connection) -> None:
+def _pending(db: Connection) -> list[int]:
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                "applied INTEGER NOT NULL)")
     current = _schema_version(db)
-    known = migrations()
-    if current > (known[-1][0] if known else 0):
+    known = [number for number, _ in migrations("sqlite")]
+    if current > (known[-1] if known else 0):
         raise ConfigError(f"database schema {current} is newer than this fedpetition knows: "
                           "upgrade fedpetition")
-    for number, script in known:
-        if number <= current:
+    return [number for number in known if number > current]
+
+
+def _migrate(db: Connection) -> list[int]:
+    pending = _pending(db)
+    for number, script in migrations("sqlite"):
+        if number not in pending:
             continue
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -739,6 +808,9 @@ def _migrate(db: Connection) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+    return pending
+
+
 
 
 def _organiser(db: Connection, where: str, args: Sequence[Any]) -> Organiser | None:
@@ -768,8 +840,6 @@ def _petitions(db: Connection, where: str, args: Sequence[Any]) -> list[Petition
     return result
 
 
-def _first(records: list[PetitionRecord]) -> PetitionRecord | None:
-    return records[0] if records else None
 
 
 def _statements(script: str) -> list[str]:
