@@ -15,6 +15,12 @@ the whole flow and of the confirm call alone. At the end the benchmark waits
 for the sequencer to count every confirmed signature, downloads the bundle and
 runs ``fedpetition verify`` on it: the verified total must be the confirmed one.
 
+Storage backends (``--postgres URL``): the same load on SQLite, then on
+PostgreSQL with 1, 2 and 4 worker processes (``serve --workers N``), each node
+in a fresh schema dropped afterwards; one table of figures for all of them.
+The server CPU counts the node's processes and, on PostgreSQL, the database
+server's (its processes' CPU over the run).
+
 Baseline, in the same run: a bare aiohttp server (child process) with an echo
 handler, driven by the same client code at the same concurrency for as many
 requests as there are signers; the ratio is confirmed signatures/s divided by
@@ -23,6 +29,7 @@ ratio of a node doing nothing but answering would be about 0.5.
 
     python -m benchmarks.node_load [--full] [--signers N] [--concurrency N]
                                    [--seconds S] [--py-spy FILE [--idle]] [--keep]
+                                   [--postgres URL] [--workers 1,2,4]
 
 ``--py-spy FILE`` records the node process with py-spy (raw collapsed stacks,
 one line per stack and its sample count) while the signers run.
@@ -88,13 +95,36 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (Linux /proc), 0 where unavailable."""
+def _stat(pid: int | str) -> tuple[str, int, float] | None:
+    """(command, parent pid, user + system CPU seconds) of a process (Linux /proc)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
+        return None
+    fields = tail.split()
+    return head.split("(", 1)[1], int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (the workers of ``serve --workers``)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None and (int(entry.name) == pid or stat[1] == pid):
+                total += stat[2]
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of the database server's processes on this machine (0 if none)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None and stat[0].startswith("postgres"):
+                total += stat[2]
+    return total
 
 
 def set_setting(text: str, section: str, key: str, value: str) -> str:
@@ -349,9 +379,11 @@ def serve_echo(port: int) -> None:
     asyncio.run(main())
 
 
-def make_node(folder: Path, port: int, smtp_port: int) -> tuple[Path, str]:
+def make_node(folder: Path, port: int, smtp_port: int, database: str | None = None
+              ) -> tuple[Path, str]:
     """``fedpetition init``, limits raised, mail to the sink; returns (config, API token)."""
-    run_cli("init", str(folder), "--port", str(port))
+    run_cli("init", str(folder), "--port", str(port),
+            *(("--database", database) if database else ()))
     config = folder / CONFIG_NAME
     text = config.read_text(encoding="utf-8")
     for key in (
@@ -457,6 +489,16 @@ class NodeRun:
     server_cpu: float
     client_cpu: float
     unmatched: int
+    database_cpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where the node stores its rows and how many processes serve it."""
+
+    label: str
+    database: str | None = None  # None: the default SQLite file
+    workers: int = 1
 
 
 async def bench_echo(signers: int, concurrency: int, seconds: float) -> Load:
@@ -480,7 +522,9 @@ async def bench_node(
     seconds: float,
     py_spy: Path | None,
     idle: bool = False,
+    setup: Setup | None = None,
 ) -> NodeRun:
+    setup = setup or Setup("SQLite")
     loop = asyncio.get_running_loop()
     sink = MailSink()
     smtp_port = free_port()
@@ -490,11 +534,13 @@ async def bench_node(
         smtp_port,
     )
     port = free_port()
-    config, token = await asyncio.to_thread(make_node, folder / "node", port, smtp_port)
+    config, token = await asyncio.to_thread(make_node, folder / "node", port, smtp_port,
+                                            setup.database)
     base = f"http://127.0.0.1:{port}"
     log_file = (folder / "node.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "fedpetition.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "fedpetition.cli", "serve", "--config", str(config),
+         "--workers", str(setup.workers)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
@@ -525,11 +571,13 @@ async def bench_node(
                 )
                 await asyncio.sleep(1.0)  # let py-spy attach
             server_before, client_before = cpu_seconds(process.pid), time.process_time()
+            database_before = postgres_cpu_seconds()
             load = await drive(
                 signer_flow(base, sink, secrets.token_hex(3)), signers, concurrency, seconds
             )
             server_cpu = cpu_seconds(process.pid) - server_before
             client_cpu = time.process_time() - client_before
+            database_cpu = postgres_cpu_seconds() - database_before
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 await asyncio.to_thread(profiler.wait, 30)
@@ -556,6 +604,7 @@ async def bench_node(
         server_cpu,
         client_cpu,
         sink.unmatched,
+        database_cpu if setup.database else 0.0,
     )
 
 
@@ -567,21 +616,79 @@ def bench_node_load(
     py_spy: Path | None = None,
     idle: bool = False,
     keep: bool = False,
+    postgres: str | None = None,
+    workers: tuple[int, ...] = (1, 2, 4),
 ) -> None:
-    """Print the node's figures and their baseline; exit non-zero if the tally is wrong."""
+    """Print the node's figures and their baseline; exit non-zero if a tally is wrong.
+
+    With ``postgres`` (a server URL), the same load also runs on PostgreSQL with each
+    number of ``workers``, and a table compares them with SQLite.
+    """
     print(
         f"node: {signers:,} signers (sign, mail, confirm) at concurrency {concurrency}, "
         f"at most {seconds:.0f} s"
     )
     echo = asyncio.run(bench_echo(signers, concurrency, seconds))
-    folder = Path(tempfile.mkdtemp(prefix="node-load-"))
+    setups = [Setup("SQLite")]
+    if postgres:
+        setups += [Setup(f"PostgreSQL, {n} worker{'s' if n > 1 else ''}", postgres, n)
+                   for n in workers]
+    runs: list[tuple[Setup, NodeRun]] = []
+    for setup in setups:
+        folder = Path(tempfile.mkdtemp(prefix="node-load-"))
+        schema = f"bench_{secrets.token_hex(4)}"
+        database = f"{setup.database}?schema={schema}" if setup.database else None
+        try:
+            run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy, idle,
+                                         Setup(setup.label, database, setup.workers)))
+        finally:
+            if setup.database:
+                drop_schema(setup.database, schema)
+            if keep:
+                print(f"  (node folder kept: {folder})")
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+        runs.append((setup, run))
+        if len(runs) == 1:
+            print_details(signers, run, echo)
+    if len(runs) > 1:
+        print_table(runs, echo)
+    problems = [f"{setup.label}: {problem}" for setup, run in runs
+                for problem in check(run, echo)]
+    if problems:
+        print("  FAILED: " + "; ".join(problems), file=sys.stderr)
+        sys.exit("node_load: the node lost, refused or miscounted signatures")
+
+
+def drop_schema(server: str, schema: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(server)
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+def postgres_unreachable(url: str) -> str | None:
+    """Why PostgreSQL at ``url`` cannot be used, or None if it answers."""
+    import asyncpg
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(url, timeout=5)
+        await connection.close()
+
     try:
-        run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy, idle))
-    finally:
-        if keep:
-            print(f"  (node folder kept: {folder})")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def print_details(signers: int, run: NodeRun, echo: Load) -> None:
     load = run.load
     per_signature = run.server_cpu / load.completed * 1000 if load.completed else math.nan
     capped = (
@@ -622,6 +729,27 @@ def bench_node_load(
     verdict = "OK" if run.verified else f"FAIL ({run.reason})"
     total = "-" if run.verified_total is None else f"{run.verified_total:,}"
     print(f"  bundle verify                 {verdict}, total {total}")
+
+
+def print_table(runs: list[tuple[Setup, NodeRun]], echo: Load) -> None:
+    print("  backend                         conf/s  flow p50 / p99 ms  confirm p99  "
+          "node CPU  db CPU  ratio/echo  verify")
+    for setup, run in runs:
+        load = run.load
+        ratio = load.rate() / echo.rate() if echo.rate() else math.nan
+        node_cpu = run.server_cpu / load.seconds if load.seconds else math.nan
+        db_cpu = run.database_cpu / load.seconds if load.seconds else math.nan
+        verdict = "OK" if run.verified and run.verified_total == load.completed else "FAIL"
+        print(f"  {setup.label:<30} {load.rate():7.1f}  {load.ms('flow', 50):7.1f} / "
+              f"{load.ms('flow', 99):7.1f}  {load.ms('confirm', 99):8.1f} ms  "
+              f"{node_cpu:7.0%}  {db_cpu:6.0%}  {ratio:9.3f}   {verdict}")
+
+
+def check(run: NodeRun, echo: Load) -> list[str]:
+    """What went wrong in a run: lost, refused or miscounted signatures."""
+    load = run.load
+    verdict = "OK" if run.verified else f"FAIL ({run.reason})"
+    total = "-" if run.verified_total is None else f"{run.verified_total:,}"
     problems = []
     if load.errors or echo.errors:
         problems.append(
@@ -636,9 +764,9 @@ def bench_node_load(
         problems.append(
             f"the bundle verifies {verdict} with total {total}, {load.completed:,} were confirmed"
         )
-    if problems:
-        print("  FAILED: " + "; ".join(problems), file=sys.stderr)
-        sys.exit("node_load: the node lost, refused or miscounted signatures")
+    return problems
+
+
 
 
 def main() -> None:
@@ -661,6 +789,10 @@ def main() -> None:
         help="with --py-spy: also sample threads that wait (where time goes)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the node's folder")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also run on this PostgreSQL server with several workers")
+    parser.add_argument("--workers", default="1,2,4",
+                        help="with --postgres: the worker counts to run (default 1,2,4)")
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -669,7 +801,8 @@ def main() -> None:
     signers = args.signers or (20_000 if args.full else 2_000)
     seconds = args.seconds or (120.0 if args.full else 40.0)
     bench_node_load(
-        signers, args.concurrency, seconds, py_spy=args.py_spy, idle=args.idle, keep=args.keep
+        signers, args.concurrency, seconds, py_spy=args.py_spy, idle=args.idle, keep=args.keep,
+        postgres=args.postgres, workers=tuple(int(n) for n in args.workers.split(",")),
     )
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import resource
 import subprocess
 import sys
@@ -45,13 +46,16 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.federation import bench_federated_verify, bench_propagation
-from benchmarks.node_load import bench_node_load
+from benchmarks.node_load import bench_node_load, postgres_unreachable
 from benchmarks.nullifiers import bench_nullifiers
 from fedpetition.core import tiles
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
 
 OUT = Path("bench-out")
+# The node benchmark also runs on PostgreSQL where this server answers
+# (FEDPETITION_BENCH_POSTGRES names another).
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def _format_tag() -> str:
@@ -151,10 +155,14 @@ def main() -> None:
     if args.only in (None, "verify"):
         bench_verify(1_000_000 if args.full else 100_000)
     if args.only in (None, "node"):
+        postgres = os.environ.get("FEDPETITION_BENCH_POSTGRES", DEFAULT_POSTGRES)
+        why = postgres_unreachable(postgres)
+        if why is not None:
+            print(f"node on PostgreSQL: skipped, no server at {postgres.split('@')[-1]}: {why}")
         if args.full:
-            bench_node_load(20_000, seconds=120.0)
+            bench_node_load(20_000, seconds=120.0, postgres=None if why else postgres)
         else:
-            bench_node_load(2_000, seconds=40.0)
+            bench_node_load(2_000, seconds=40.0, postgres=None if why else postgres)
     if args.only in (None, "propagation"):
         runs = 5 if args.full else 3
         bench_propagation(50, runs, hosts=1)

@@ -33,7 +33,6 @@ from fedpetition.node.errors import ConfigError, NodeError
 
 from .base import (
     COUNTED,
-    PENDING,
     SIGN,
     WITHDRAWN,
     Follower,
@@ -101,7 +100,8 @@ class PostgreSQLStorage(Storage):
         self._dsn, self.schema, self._where, self._secrets = _parse_url(url)
         self._settings = {"search_path": f'"{self.schema}"'} if self.schema else {}
         self._pool: Any = None
-        self._leader: Connection | None = None  # holds the sequencer lease
+        self._leader: Connection | None = None  # tries for, then holds, the sequencer lease
+        self._holding = False
         self._lease_lock = asyncio.Lock()
 
     def _db(self) -> Any:
@@ -143,7 +143,7 @@ class PostgreSQLStorage(Storage):
 
     async def close(self) -> None:
         async with self._lease_lock:
-            leader, self._leader = self._leader, None
+            leader, self._leader, self._holding = self._leader, None, False
         if leader is not None:
             await _close(leader)  # the server ends the session: the lease is free
         pool, self._pool = self._pool, None
@@ -187,32 +187,27 @@ class PostgreSQLStorage(Storage):
         async with self._lease_lock:
             if self._pool is None:
                 return False
-            if self._leader is not None:
+            if self._leader is None:  # one connection kept for the lease, held or not
                 try:
-                    await self._leader.fetchval("SELECT 1", timeout=ALIVE_TIMEOUT)
-                    return True
+                    self._leader = await asyncpg.connect(
+                        self._dsn, server_settings=self._settings, timeout=CONNECT_TIMEOUT)
                 except _CONNECTION_ERRORS as e:
-                    log.warning("sequencer lease lost: %s", self._reason(e))
-                    self._leader.terminate()
-                    self._leader = None
+                    log.warning("cannot connect to PostgreSQL at %s for the sequencer "
+                                "lease: %s", self._where, self._reason(e))
                     return False
+                self._holding = False
             try:
-                connection = await asyncpg.connect(self._dsn, server_settings=self._settings,
-                                                   timeout=CONNECT_TIMEOUT)
+                if self._holding:  # still ours while its session lives
+                    await self._leader.fetchval("SELECT 1", timeout=ALIVE_TIMEOUT)
+                else:
+                    self._holding = bool(await self._leader.fetchval(
+                        _LEASE, timeout=ALIVE_TIMEOUT))
             except _CONNECTION_ERRORS as e:
-                log.warning("cannot connect to PostgreSQL at %s for the sequencer lease: %s",
-                            self._where, self._reason(e))
-                return False
-            try:
-                held = bool(await connection.fetchval(_LEASE, timeout=ALIVE_TIMEOUT))
-            except _CONNECTION_ERRORS:
-                connection.terminate()
-                return False
-            if held:
-                self._leader = connection
-                return True
-            await _close(connection)
-            return False
+                if self._holding:
+                    log.warning("sequencer lease lost: %s", self._reason(e))
+                self._leader.terminate()
+                self._leader, self._holding = None, False
+            return self._holding
 
     async def count_event(self, key: str, window: int, now: int) -> int:
         start = now - now % window
@@ -382,31 +377,22 @@ class PostgreSQLStorage(Storage):
     async def create_pending(self, petition: int, email_index: bytes, sealed: bytes,
                              region: str | None, token_hash: bytes, now: int,
                              expires: int) -> int | None:
+        # One statement (one round trip, atomic): a new row, or a withdrawn or expired
+        # one made pending again; nothing (None) if the index has a live signature.
         try:
-            async with self._acquire() as db, db.transaction():
-                row = await db.fetchrow(
-                    "SELECT id, status, expires FROM signatures WHERE petition = $1 AND "
-                    "email_index = $2 FOR UPDATE", petition, email_index)
-                if row is not None:
-                    existing, status, expiry = row
-                    if not (status == WITHDRAWN or (status == PENDING and expiry <= now)):
-                        return None
-                    await db.execute(
-                        "UPDATE signatures SET token_hash = $1, status = 'pending', "
-                        "sealed = $2, region = $3, created = $4, expires = $5, "
-                        "confirmed = NULL, version = NULL, nullifier = NULL, "
-                        "commitment = NULL, log_index = NULL WHERE id = $6",
-                        token_hash, sealed, region, now, expires, existing)
-                    return int(existing)
-                # Another process may insert the same index meanwhile: then it exists.
-                signature = await db.fetchval(
-                    "INSERT INTO signatures (petition, email_index, token_hash, status, "
-                    "sealed, region, created, expires) VALUES ($1, $2, $3, 'pending', $4, "
-                    "$5, $6, $7) ON CONFLICT (petition, email_index) DO NOTHING RETURNING id",
-                    petition, email_index, token_hash, sealed, region, now, expires)
-                return None if signature is None else int(signature)
-        except asyncpg.UniqueViolationError:
+            signature = await self._db().fetchval(
+                "INSERT INTO signatures AS s (petition, email_index, token_hash, status, "
+                "sealed, region, created, expires) VALUES ($1, $2, $3, 'pending', $4, $5, "
+                "$6, $7) ON CONFLICT (petition, email_index) DO UPDATE SET token_hash = "
+                "excluded.token_hash, status = 'pending', sealed = excluded.sealed, region = "
+                "excluded.region, created = excluded.created, expires = excluded.expires, "
+                "confirmed = NULL, version = NULL, nullifier = NULL, commitment = NULL, "
+                "log_index = NULL WHERE s.status = 'withdrawn' OR (s.status = 'pending' AND "
+                "s.expires <= $6) RETURNING id",
+                petition, email_index, token_hash, sealed, region, now, expires)
+        except asyncpg.UniqueViolationError:  # the token of another signature: never, really
             return None
+        return None if signature is None else int(signature)
 
     async def rotate_token(self, signature: int, token_hash: bytes, now: int,
                            expires: int | None) -> bool:
@@ -417,17 +403,17 @@ class PostgreSQLStorage(Storage):
 
     async def confirm(self, signature: int, token_hash: bytes, now: int, version: int,
                       nullifier: bytes | None, commitment: bytes) -> bool:
-        async with self._acquire() as db, db.transaction():
-            status = await db.execute(
-                "UPDATE signatures SET status = 'confirmed', confirmed = $1, expires = NULL, "
-                "version = $2, nullifier = $3, commitment = $4 WHERE id = $5 AND "
-                "token_hash = $6 AND status = 'pending' AND expires > $1",
-                now, version, nullifier, commitment, signature, token_hash)
-            if _affected(status) != 1:
-                return False
-            if nullifier is not None:
-                await _queue_sign(db, signature)
-            return True
+        # One statement: the state change and, with a nullifier, the queued sign entry.
+        done = await self._db().fetchval(
+            "WITH c AS (UPDATE signatures SET status = 'confirmed', confirmed = $1, "
+            "expires = NULL, version = $2, nullifier = $3, commitment = $4 WHERE id = $5 AND "
+            "token_hash = $6 AND status = 'pending' AND expires > $1 RETURNING id, petition, "
+            "nullifier, commitment, version, region, confirmed), q AS (INSERT INTO queue "
+            "(petition, signature, kind, nullifier, commitment, version, region, at) SELECT "
+            "petition, id, 'sign', nullifier, commitment, version, region, confirmed FROM c "
+            "WHERE nullifier IS NOT NULL) SELECT count(*) FROM c",
+            now, version, nullifier, commitment, signature, token_hash)
+        return int(done) == 1
 
     async def awaiting_nullifiers(self, limit: int) -> list[SignatureRecord]:
         rows = await self._db().fetch(
