@@ -37,6 +37,7 @@ from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node, SignatureForm
+from tests.conftest import BACKENDS, POSTGRES_ENV, Databases
 
 from .conftest import PASSWORD, MailSink, NodeHarness, free_port
 
@@ -331,10 +332,11 @@ def parser_refusal(record: logging.LogRecord) -> bool:
     )
 
 
-async def make_node(folder: Path) -> tuple[Node, Context, int]:
+async def make_node(folder: Path, database: str | None = None) -> tuple[Node, Context, int]:
     port = free_port()
     name = f"127.0.0.1:{port}"
-    config = await init_node(folder, name, f"http://{name}", listen_port=port)
+    config = await init_node(folder, name, f"http://{name}", listen_port=port,
+                             database_url=database)
     node = await build_node(load_config(config))
     sink = MailSink()
     node.mailer = sink
@@ -358,10 +360,16 @@ async def make_node(folder: Path) -> tuple[Node, Context, int]:
     return node, ctx, port
 
 
-def test_no_request_gets_a_5xx(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_request_gets_a_5xx(tmp_path: Path, caplog: pytest.LogCaptureFixture, backend: str,
+                               postgres_database: str | None) -> None:
+    if backend == "postgresql" and postgres_database is None:
+        pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV} to run it (.ci/run does)")
+    databases = Databases(backend, postgres_database if backend == "postgresql" else None,
+                          tmp_path)
     caplog.set_level(logging.WARNING)
     loop = asyncio.new_event_loop()
-    node, ctx, port = loop.run_until_complete(make_node(tmp_path / "node"))
+    node, ctx, port = loop.run_until_complete(make_node(tmp_path / "node", databases.new()))
     server = TestServer(make_app(node, background=False), host="127.0.0.1", port=port)
     session: aiohttp.ClientSession | None = None
     try:
@@ -401,6 +409,7 @@ def test_no_request_gets_a_5xx(tmp_path: Path, caplog: pytest.LogCaptureFixture)
             loop.run_until_complete(session.close())
         loop.run_until_complete(server.close())
         loop.run_until_complete(node.storage.close())
+        loop.run_until_complete(databases.drop())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
