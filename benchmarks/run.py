@@ -31,6 +31,10 @@ serves to a host's signed requests (batches of 256 and of 1), the host's whole
 round trip, and the latency a host's signature waits for its nullifier. The
 baselines are one bare ristretto255 scalar multiplication, and an unsigned POST
 of the same body to a trivial aiohttp handler.
+
+receipts: one signer's receipt served over HTTP from a node whose log holds
+1,000,000 entries (100,000 reduced), the signer's half-way (benchmarks/receipts.py);
+the baseline is ``GET /key`` on the same server.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from pathlib import Path
 from benchmarks.federation import bench_federated_verify, bench_propagation
 from benchmarks.node_load import bench_node_load, postgres_unreachable
 from benchmarks.nullifiers import bench_nullifiers
+from benchmarks.receipts import bench_receipts
 from fedpetition.core import tiles
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
@@ -171,9 +176,11 @@ def main() -> None:
         bench_federated_verify(100_000 if args.full else 10_000)
     if args.only in (None, "nullifiers"):
         bench_nullifiers(args.full)
+    if args.only in (None, "receipts"):
+        bench_receipts(1_000_000 if args.full else 100_000)
 
 
-BENCHMARKS = ("verify", "node", "propagation", "federated-verify", "nullifiers")
+BENCHMARKS = ("verify", "node", "propagation", "federated-verify", "nullifiers", "receipts")
 
 
 if __name__ == "__main__":
