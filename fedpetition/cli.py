@@ -212,8 +212,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if out.exists():
         raise CommandError(f"{out} exists: refusing to overwrite it")
     partial = out.with_name(out.name + ".partial")
-    with partial.open("wb") as f:
-        counts = asyncio.run(export_node(load_config(_config_path(args)), f))
+    try:
+        with partial.open("wb") as f:
+            counts = asyncio.run(export_node(load_config(_config_path(args)), f))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.rename(out)
     print(f"exported {sum(counts.values()):,} rows of {len(counts)} tables to {out} "
           f"({counts['signatures']:,} signatures, sealed)")
@@ -373,6 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except (CommandError, FedPetitionError) as e:
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:  # a file or folder named on the command line, say
+        where = f": {e.filename}" if e.filename else ""
+        print(f"{parser.prog} {args.command}: {e.strerror or e}{where}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from fedpetition.core.errors import FedPetitionError, RemoteProtocolError
-from fedpetition.node.errors import MailError
+from fedpetition.node.errors import MailError, StorageError
 from fedpetition.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fedpetition.node.service import InputError, Node, RateLimited
 
@@ -78,6 +78,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             e.status, "invalid")
         return _error_response(request, e.status, code, e.reason, None)
+    except StorageError as e:
+        if e.status >= 500:
+            log.warning("storage unavailable: %s", e)
+            response = _error_response(request, e.status, "unavailable",
+                                       "the node's database is unavailable; try again later",
+                                       None)
+            response.headers["Retry-After"] = "5"
+            return response
+        return _error_response(request, e.status, "invalid", str(e), None)
     except MailError as e:
         # The mail server is away: nothing is lost (signing again resends the link).
         log.warning("mail not sent: %s", e)
@@ -136,7 +145,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 await node.housekeeping()
-            except FedPetitionError:
+            except Exception:  # a database restart, say: try again next time
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 

@@ -7,7 +7,8 @@
         ├── ConfigError               the config file, or a file it names, is wrong
         ├── AddressError              an email address is not acceptable
         ├── SealError                 a sealed value does not open (tampered, moved, other key)
-        └── MailError                 a mail could not be handed to the SMTP server
+        ├── MailError                 a mail could not be handed to the SMTP server
+        └── StorageError              the database is away, or cannot store a value
 
 Messages name the file, the setting and the problem, and never carry personal data
 (email addresses) or secrets (keys, passwords), since they end up in logs.
@@ -44,3 +45,12 @@ class MailError(NodeError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class StorageError(NodeError):
+    """The database failed: unreachable or restarting (``status`` 503, try again), or it
+    cannot hold a value it was given, such as text with a NUL character (400)."""
+
+    def __init__(self, message: str, *, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status

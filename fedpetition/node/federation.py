@@ -81,6 +81,7 @@ from fedpetition.node.storage.base import (
     REQUEST_REJECTED,
     Follower,
     HostRequest,
+    note_size,
 )
 
 log = logging.getLogger("fedpetition.federation")
@@ -147,6 +148,8 @@ class Federation:
         self._following: set[tuple[int, str]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._leading: set[asyncio.Task[Any]] = set()  # while this process sequences
+        self._leader = False  # this process holds the sequencer lease (see _lead)
+        self._published_under: dict[int, bytes] = {}  # petition -> roster last reconciled
         self._retries: dict[int, asyncio.TimerHandle] = {}  # petition -> next cosigning round
         self._closed = False
         self._nullifiers_wanted = asyncio.Event()
@@ -544,7 +547,7 @@ class Federation:
     def _schedule_publish(self, current: PetitionLog) -> None:
         """Gather cosignatures for the log's latest checkpoint (coalesced per log); the
         sequencing process does (:meth:`_lead` starts it for what others left)."""
-        if self._closed or not self.node.sequencer.leading:
+        if self._closed or not self._leader:
             return
         self._dirty.add(current.petition)
         task = self._publishers.get(current.petition)
@@ -703,6 +706,9 @@ class Federation:
                     delay = NULLIFIER_RETRY_SECONDS
             except (FedPetitionError, OSError) as e:
                 log.warning("getting nullifiers failed: %s", e)
+                delay = NULLIFIER_RETRY_SECONDS
+            except Exception:  # never let the loop die: the signatures would wait forever
+                log.exception("getting nullifiers failed")
                 delay = NULLIFIER_RETRY_SECONDS
             await wait_event(self._nullifiers_wanted, delay)
 
@@ -890,10 +896,24 @@ class Federation:
 
     async def refresh_all(self) -> None:
         for record in await self.storage.petitions():
+            if self._leader:
+                self._reconcile(record)
             if len(self.roster(record).hosts) > 1 or record.id in self.counts:
-                if self.node.sequencer.leading:
+                if self._leader:
                     await self._follow_hosts(record)  # retries the follows that failed
                 await self.refresh_count(record.id)
+
+    def _reconcile(self, record: PetitionRecord) -> None:
+        """The sequencer catches up on publishing that another process asked for (a
+        roster changed by a request it answered): a log whose latest checkpoint is not
+        published, or was published under another roster, is published again."""
+        current = self.node.sequencer.logs.get(record.id)
+        if current is None:
+            return
+        stale = self._published_under.get(record.id) != record.roster
+        if stale or note_size(current.published) < current.state.size:
+            self._published_under[record.id] = record.roster
+            self._schedule_publish(current)
 
     # -- running --------------------------------------------------------------
     async def start(self) -> None:
@@ -904,26 +924,40 @@ class Federation:
     async def _lead(self, leading: bool) -> None:
         """The work of the node's one sequencing process: deliveries, nullifiers,
         publishing our checkpoints, following the other hosts. Started when this
-        process takes the sequencer lease, stopped if it loses it."""
+        process takes the sequencer lease (again, harmlessly, if starting failed
+        half-way), stopped if it loses it."""
         if not leading:
+            self._leader = False
             running = [*self._leading, *self._publishers.values()]
             self._leading.clear()
             self._publishers.clear()
             for task in running:
                 task.cancel()
             return
-        for coro, name in ((self.deliverer.run(), "deliveries"),
-                           (self._nullifier_loop(), "nullifiers")):
-            work: asyncio.Task[Any] = asyncio.ensure_future(coro)
-            work.set_name(name)
-            self._leading.add(work)
-            work.add_done_callback(self._leading.discard)
-            work.add_done_callback(self._done)
+        if not self._leader:
+            self._leader = True
+            self._start_leading(self.deliverer.run(), "deliveries")
+            self._start_leading(self._nullifier_loop(), "nullifiers")
+        hosting = []
         for record in await self.storage.petitions():
             view = await self.node.view_of(record)
             if view.hosting:
-                self._schedule_publish(view.log)
-                await self._follow_hosts(record)
+                hosting.append(view)
+        for view in hosting:
+            self._schedule_publish(view.log)
+
+        async def follow() -> None:  # peers may be slow or away: never hold the sequencer
+            for view in hosting:
+                await self._follow_hosts(view.record)
+
+        self._start_leading(follow(), "follow hosts")
+
+    def _start_leading(self, coro: Awaitable[Any], name: str) -> None:
+        work: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        work.set_name(name)
+        self._leading.add(work)
+        work.add_done_callback(self._leading.discard)
+        work.add_done_callback(self._done)
 
     async def _refresh_loop(self) -> None:
         while not self._closed:
@@ -931,6 +965,8 @@ class Federation:
                 await self.refresh_all()
             except (FedPetitionError, OSError) as e:
                 log.warning("refreshing federated counts failed: %s", e)
+            except Exception:  # never let the loop die: the counts would freeze
+                log.exception("refreshing federated counts failed")
             await asyncio.sleep(self.node.config.federation.refresh_seconds)
 
 

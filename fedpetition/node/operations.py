@@ -7,7 +7,9 @@ rows table by table in key order, in chunks, then a trailer with each table's
 row count. Personal data stays as stored, sealed with the node's data key, which
 is not in the file: the file moves the database, the node's folder (its keys)
 moves with it. ``import`` reads such a file into a node whose database is
-migrated and empty. Exporting the imported node gives the same rows, which is
+migrated and empty. A SQLite node is exported from a copy of one moment, so it may
+keep running; a PostgreSQL node must be stopped (export checks that no process holds
+its sequencer lease). Exporting the imported node gives the same rows, which is
 how the tests check a move.
 
 Backups: SQLite's online backup API copies a live database file consistently
@@ -17,7 +19,9 @@ PostgreSQL node (docs/operations.md).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +33,7 @@ from fedpetition.node.config import NodeConfig
 from fedpetition.node.errors import ConfigError, NodeError
 from fedpetition.node.storage import Storage, open_storage, storage_for
 from fedpetition.node.storage.base import EXPORT_TABLES
+from fedpetition.node.storage.sqlite import SQLiteStorage
 
 EXPORT_FORMAT = "fedpetition-export/v1"
 CHUNK = 1000  # rows per chunk
@@ -63,11 +68,30 @@ async def _stopped_node(config: NodeConfig) -> AsyncIterator[Storage]:
         await storage.close()
 
 
+@asynccontextmanager
+async def _snapshot(config: NodeConfig) -> AsyncIterator[Storage]:
+    """What to export: on SQLite a copy of one moment (the online backup API, so a
+    node that is running changes nothing of it); on PostgreSQL the stopped node's."""
+    if config.database.sqlite_path is None:
+        async with _stopped_node(config) as storage:
+            yield storage
+        return
+    with tempfile.TemporaryDirectory(prefix="fedpetition-export-") as folder:
+        copy = Path(folder) / "snapshot.sqlite"
+        await asyncio.to_thread(backup_sqlite, config, copy)
+        storage = SQLiteStorage(str(copy))
+        await storage.open(migrate=False)
+        try:
+            yield storage
+        finally:
+            await storage.close()
+
+
 async def export_node(config: NodeConfig, out: IO[bytes]) -> dict[str, int]:
     """Write the node's whole database to ``out``; return the rows written per table."""
     packer = msgpack.Packer(use_bin_type=True)
     counts: dict[str, int] = {}
-    async with _stopped_node(config) as storage:
+    async with _snapshot(config) as storage:
         out.write(packer.pack({
             "format": EXPORT_FORMAT, "node": config.node.name,
             "tables": [[table.name, list(table.columns)] for table in EXPORT_TABLES]}))
@@ -155,17 +179,25 @@ def backup_sqlite(config: NodeConfig, out: Path) -> int:
         raise ConfigError(f"{out} exists: refusing to overwrite it")
     if not source_path.exists():
         raise ConfigError(f"no database at {source_path}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent} is not a folder")
     source = sqlite3.connect(source_path)
     target = sqlite3.connect(out)
+    done = False
     try:
         source.backup(target)
         pages = int(target.execute("PRAGMA page_count").fetchone()[0])
         if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise NodeError("the copy fails SQLite's integrity check")
+        done = True
         return pages
+    except sqlite3.Error as e:
+        raise NodeError(f"backup failed: {e}") from None
     finally:
         target.close()
         source.close()
+        if not done:
+            out.unlink(missing_ok=True)
 
 
 __all__ = ["EXPORT_FORMAT", "TransferError", "backup_sqlite", "export_node", "import_node",

@@ -117,17 +117,15 @@ class Sequencer:
                 stored = await self.storage.log(petition.id)
                 assert stored is not None
                 record = stored
-            if petition.id in self.logs:  # loaded meanwhile by another task
-                return self.logs[petition.id]
         state = decode_state(record.state)
         stats = PetitionStats(origin)
         await self._replay(petition.id, 0, state.size, stats)
-        if petition.id in self.logs:
-            return self.logs[petition.id]
         checkpoint = open_checkpoint(record.checkpoint, self.signer.verifier_key()).checkpoint
         published = await self.storage.published(petition.id)
         entry = PetitionLog(petition.id, origin, state, record.last_time, _digests(petition),
                             stats, checkpoint, record.checkpoint, published or record.checkpoint)
+        if petition.id in self.logs:  # loaded meanwhile by another task: keep that one
+            return self.logs[petition.id]
         self.logs[petition.id] = entry
         if published is None and self.on_commit is not None:
             await self.on_commit(entry)  # never published: start gathering cosignatures
@@ -193,15 +191,19 @@ class Sequencer:
 
     async def _period(self) -> None:
         leading = await self.storage.lead()
-        if leading != self.leading:
-            self.leading = leading
-            if leading:
-                log.info("process %d is now the node's sequencer", os.getpid())
-                await self.catch_up_all()  # what the previous sequencer committed
+        if leading and not self.leading:
+            log.info("process %d is now the node's sequencer", os.getpid())
+            await self.catch_up_all()  # what the previous sequencer committed
             if self.on_lead is not None:
-                await self.on_lead(leading)
+                await self.on_lead(True)
+            self.leading = True  # only once its work started: a failure is retried
+        elif not leading and self.leading:
+            self.leading = False
+            if self.on_lead is not None:
+                await self.on_lead(False)
         if leading:
-            while await self.sequence_once() >= self.max_batch:
+            # The backlog is flushed batch after batch, the lease checked between them.
+            while await self.sequence_once() >= self.max_batch and await self.storage.lead():
                 pass
         else:
             await self.catch_up_all()

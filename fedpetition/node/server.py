@@ -7,6 +7,7 @@ folder), organiser accounts, and the local demo that ``make run`` starts.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import multiprocessing
@@ -14,7 +15,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -78,7 +78,7 @@ async def prepare_node(config: NodeConfig) -> bool:
 
 
 async def run_server(config: NodeConfig, *, on_start: object = None,
-                     sock: socket.socket | None = None) -> None:
+                     sock: socket.socket | None = None, interrupt: bool = True) -> None:
     """Serve until SIGINT or SIGTERM; queued confirmations stay queued on disk.
 
     With ``sock`` (a worker of ``serve --workers``) the node answers on that shared
@@ -102,7 +102,7 @@ async def run_server(config: NodeConfig, *, on_start: object = None,
         log.info("no SMTP server configured: mail is written to %s", config.mail.outbox_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if interrupt else (signal.SIGTERM,):
         loop.add_signal_handler(sig, stop.set)
     if callable(on_start):
         await on_start(node)
@@ -144,7 +144,10 @@ def serve(config_path: Path, workers: int = 1) -> None:
     serve_workers(config, workers)
 
 
-RESTART_PAUSE_SECONDS = 1.0  # between a worker's death and its replacement
+RESTART_PAUSE_SECONDS = 1.0  # between a worker's death and its replacement, at first
+RESTART_PAUSE_MAX = 60.0  # for workers that keep dying soon after they start
+STABLE_SECONDS = 30.0  # a worker that lived this long resets the pause
+PR_SET_PDEATHSIG = 1
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -162,12 +165,28 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(config: NodeConfig, sock: socket.socket, metrics_dir: str) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when the parent dies (Linux), so that a
+    parent killed with SIGKILL leaves no worker serving the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's exit still stops its workers
+    if os.getppid() != parent:  # it died before the call above
+        os._exit(0)
+
+
+def _worker(config: NodeConfig, sock: socket.socket, metrics_dir: str, parent: int) -> None:
     from fedpetition.node.metrics import use_multiprocess
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+    # The parent's handlers were inherited with the fork: a worker stops on SIGTERM
+    # (run_server handles it once serving) and leaves SIGINT (Ctrl-C) to the parent.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
     use_multiprocess(metrics_dir)
-    asyncio.run(run_server(config, sock=sock))
+    asyncio.run(run_server(config, sock=sock, interrupt=False))
 
 
 def serve_workers(config: NodeConfig, workers: int) -> None:
@@ -181,17 +200,24 @@ def serve_workers(config: NodeConfig, workers: int) -> None:
     if config.database.backend != "postgresql":
         raise ConfigError("--workers needs [database] url = \"postgresql://...\": on SQLite a "
                           "node runs in one process")
+    load_node_key(config.keys.node_key, config.node.name)  # fail here, not in every worker
+    load_data_key(config.keys.data_key)
     asyncio.run(_check_schema(config))
     sock = listening_socket(config.node.listen_host, config.node.listen_port)
-    metrics_dir = tempfile.mkdtemp(prefix="fedpetition-metrics-")
+    # Counters of this run's workers; what a killed parent left is cleared first.
+    metrics_dir = config.node.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700, parents=True)
     context = multiprocessing.get_context("fork")  # workers inherit the bound socket
+    parent = os.getpid()
     stopping = False
 
-    def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(config, sock, metrics_dir),
+    def start() -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = context.Process(target=_worker,
+                                  args=(config, sock, str(metrics_dir), parent),
                                   name="fedpetition-worker", daemon=False)
         process.start()
-        return process
+        return process, time.monotonic()
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -200,23 +226,31 @@ def serve_workers(config: NodeConfig, workers: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     running = [start() for _ in range(workers)]
+    pause = RESTART_PAUSE_SECONDS
     log.info("node %s: %d workers on http://%s:%d", config.node.name, workers,
              config.node.listen_host, config.node.listen_port)
     try:
         while not stopping:
             time.sleep(0.2)
-            for i, process in enumerate(running):
-                if not process.is_alive() and not stopping:
-                    log.warning("worker %s ended (exit %s); starting another", process.pid,
-                                process.exitcode)
-                    _forget_worker(metrics_dir, process.pid)
-                    time.sleep(RESTART_PAUSE_SECONDS)
+            for i, (process, began) in enumerate(running):
+                if process.is_alive() or stopping:
+                    continue
+                lived = time.monotonic() - began
+                pause = RESTART_PAUSE_SECONDS if lived > STABLE_SECONDS else min(
+                    pause * 2, RESTART_PAUSE_MAX)
+                log.warning("worker %s ended after %.0f s (exit %s); starting another in "
+                            "%.0f s", process.pid, lived, process.exitcode, pause)
+                _forget_worker(str(metrics_dir), process.pid)
+                deadline = time.monotonic() + pause
+                while not stopping and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if not stopping:
                     running[i] = start()
     finally:
-        for process in running:
+        for process, _ in running:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
-        for process in running:
+        for process, _ in running:
             process.join(30)
             if process.is_alive():
                 process.kill()

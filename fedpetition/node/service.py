@@ -385,9 +385,14 @@ class Node:
 
     # -- signing --------------------------------------------------------------
     async def limit(self, key: str, limit: int) -> None:
-        """Count one event against an hourly limit, shared by the node's processes."""
+        """Count one event against an hourly limit, shared by the node's processes.
+
+        Keys name client addresses and login names: storage only sees them keyed-hashed
+        (a shared counter table outlives requests, and backups copy it).
+        """
         now = self.now()
-        if await self.storage.count_event(key, LIMIT_WINDOW, now) > limit:
+        hashed = self.data_key.mac(b"rate-limit", key.encode()).hex()[:32]
+        if await self.storage.count_event(hashed, LIMIT_WINDOW, now) > limit:
             raise RateLimited(LIMIT_WINDOW - now % LIMIT_WINDOW)
 
     async def sign(self, slug: str, form: SignatureForm, client: str) -> None:

@@ -482,6 +482,16 @@ async def test_valid_resources_wrong_methods_and_bodies(harness: NodeHarness) ->
             {"json": {**PETITION_BASE, "title": {"fr": "T", "en": "U"}}},
             None,
         ),
+        # NUL characters, which PostgreSQL text cannot hold: refused, never a 500.
+        ("GET", "/api/petitions/a%00b", {}, None),
+        ("GET", "/p/a%00b", {}, None),
+        ("GET", f"/log/{origin}/a%00b/checkpoint", {}, None),
+        ("POST", "/api/petitions/x%00/signatures", {"json": {"name": "A", "email": "a@x.org"}},
+         None),
+        ("POST", f"/api/petitions/{SLUG}/signatures",
+         {"json": {"name": "A\u0000B", "email": "a@x.org"}}, 400),
+        ("POST", "/api/petitions", {"json": {**PETITION_BASE, "slug": "a\u0000b"}}, 400),
+        ("POST", "/api/hosting", {"json": {"url": "http://a\u0000b/petitions/x"}}, None),
         # Pages: forms without their CSRF pair, or a JSON body, are refused.
         ("POST", f"/s/{pending}/confirm", {"json": {}}, 415),
         ("POST", f"/s/{pending}/confirm", {"data": {"csrf": "x"}}, 403),

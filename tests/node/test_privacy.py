@@ -250,6 +250,13 @@ async def test_personal_data_stays_out_of_everything_public(
     for file in files:
         assert_clean(str(file), file.read_bytes())
     database = config.database.sqlite_path
+    if database is None:  # PostgreSQL: the shared rate-limit counters name no client
+        keys = [row[0] for row in await h.node.storage._db().fetch(  # type: ignore[attr-defined]
+            "SELECT key FROM rate_limits")]
+        assert keys, "expected counted requests"
+        for key in keys:
+            assert_clean("rate_limits", key)
+            assert "127.0.0.1" not in key and "alice" not in key, key
     if database is not None:
         wal = Path(f"{database}-wal")
         assert wal.exists() and wal.stat().st_size > 0, "expected recent writes in the WAL"

@@ -26,7 +26,7 @@ from fedpetition.core.witness import Evidence
 from fedpetition.core.witness import LogRecord as WitnessRecord
 from fedpetition.federation.delivery import PeerState
 from fedpetition.node.config import DatabaseSection
-from fedpetition.node.errors import ConfigError, NodeError
+from fedpetition.node.errors import ConfigError, NodeError, StorageError
 from fedpetition.node.storage import open_storage, storage_for
 from fedpetition.node.storage.base import (
     EXPORT_TABLES,
@@ -610,3 +610,31 @@ async def test_text_keys_sort_by_bytes_on_postgresql(databases: Databases) -> No
     keys = {(row[0], row[1]): row[2] for row in rows}
     assert ("followers", "actor") in keys and ("organisers", "name") in keys
     assert {key for key, collation in keys.items() if collation != "C"} == set()
+
+
+async def test_database_failures_become_the_nodes_errors(databases: Databases) -> None:
+    """A value PostgreSQL cannot hold is a 400, a lost connection a 503 (callers retry),
+    and the storage works again once the server is back: never a raw driver error."""
+    if databases.backend != "postgresql":
+        pytest.skip("SQLite stores any text and has no server to lose")
+    url = databases.url()
+    async with opened(url) as storage:
+        with pytest.raises(StorageError) as refused:
+            await storage.petition_by_slug("a\x00b")
+        assert refused.value.status == 400
+        await new_petition(storage)
+        assert databases.postgres is not None
+        server = urllib.parse.urlsplit(databases.postgres)
+        database = server.path.lstrip("/")
+        admin = await asyncpg.connect(urllib.parse.urlunsplit(server._replace(path="/postgres")))
+        try:  # the server refuses this database's sessions, and ends those it had
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = $1", database)
+            with pytest.raises(StorageError) as away:
+                await storage.petition_by_slug("clean-air")
+            assert away.value.status == 503 and "unavailable" in str(away.value)
+        finally:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            await admin.close()
+        assert await storage.petition_by_slug("clean-air") is not None

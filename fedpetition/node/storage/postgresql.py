@@ -18,10 +18,12 @@ lock, so processes starting together migrate once.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -29,7 +31,7 @@ import asyncpg  # type: ignore[import-untyped]
 from fedpetition.core.witness import Evidence
 from fedpetition.core.witness import LogRecord as WitnessRecord
 from fedpetition.federation.delivery import Delivery, PeerState
-from fedpetition.node.errors import ConfigError, NodeError
+from fedpetition.node.errors import ConfigError, NodeError, StorageError
 
 from .base import (
     COUNTED,
@@ -61,6 +63,10 @@ DEFAULT_PORT = 5432
 POOL_MIN, POOL_MAX = 1, 10
 CONNECT_TIMEOUT = 10.0  # seconds to reach the server
 ALIVE_TIMEOUT = 2.0  # seconds the lease's connection has to answer
+# The server probes the lease's connection when idle, so a holder whose machine
+# vanished (no FIN, no RST) frees the lease after about 10 + 3 x 5 = 25 s.
+LEASE_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
+                    "tcp_keepalives_count": "3"}
 
 # Tables whose ids an identity column hands out (moved past the ids an import brings).
 IDENTITY_TABLES = ("organisers", "petitions", "signatures", "queue", "deliveries",
@@ -190,7 +196,8 @@ class PostgreSQLStorage(Storage):
             if self._leader is None:  # one connection kept for the lease, held or not
                 try:
                     self._leader = await asyncpg.connect(
-                        self._dsn, server_settings=self._settings, timeout=CONNECT_TIMEOUT)
+                        self._dsn, server_settings={**self._settings, **LEASE_KEEPALIVES},
+                        timeout=CONNECT_TIMEOUT)
                 except _CONNECTION_ERRORS as e:
                     log.warning("cannot connect to PostgreSQL at %s for the sequencer "
                                 "lease: %s", self._where, self._reason(e))
@@ -526,8 +533,12 @@ class PostgreSQLStorage(Storage):
             if dropped:
                 await db.execute("DELETE FROM signatures WHERE id IN (SELECT signature FROM "
                                  "queue WHERE id = ANY($1::bigint[]))", list(dropped))
-            await db.execute("DELETE FROM queue WHERE id = ANY($1::bigint[])",
-                             [*queue_ids, *dropped])
+            handled = [*queue_ids, *dropped]
+            deleted = _affected(await db.execute(
+                "DELETE FROM queue WHERE id = ANY($1::bigint[])", handled))
+            if deleted != len(set(handled)):  # another sequencer took some of them
+                raise StaleLogError(f"queued entries of petition {petition} were sequenced "
+                                    "meanwhile")
 
     async def read_file(self, petition: int, path: str) -> bytes | None:
         data = await self._db().fetchval(
@@ -742,16 +753,20 @@ class PostgreSQLStorage(Storage):
 def _parse_url(url: str) -> tuple[str, str | None, str, list[str]]:
     """The DSN for asyncpg (``schema`` taken out), the schema it names, the server's
     host:port for messages, and the URL's secrets (kept out of messages)."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as e:
+        raise ConfigError(f"[database] url: not a valid PostgreSQL URL ({e})") from None
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     names = [value for key, value in query if key == "schema"]
     if len(names) > 1:
         raise ConfigError("[database] url: name one schema (?schema=...)")
     schema = names[0] if names else None
-    if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+    if schema is not None and (not SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_")):
         raise ConfigError(f"[database] url: schema {schema[:70]!r} is not a lowercase name "
                           "of at most 63 letters, digits and '_' that starts with a letter "
-                          "or '_'")
+                          "or '_' (and not pg_, which PostgreSQL reserves)")
     dsn = url
     if schema is not None:
         # Cut by hand: urlunsplit would turn postgresql:///db (no host) into postgresql:/db.
@@ -802,6 +817,27 @@ async def _queue_sign(db: Connection, signature: int) -> None:
         "FROM signatures WHERE id = $1", signature)
 
 
+# -- database failures become the node's errors ----------------------------------------
+
+def _translated(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The method, with database failures raised as StorageError: 503 when the server is
+    away or restarting (callers retry), 400 for a value it cannot hold (a NUL in text)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: PostgreSQLStorage, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except asyncpg.DataError as e:
+            raise StorageError(f"the database cannot store this value: {self._reason(e)}",
+                               status=400) from None
+        except (*_CONNECTION_ERRORS, ConnectionError) as e:
+            raise StorageError(f"database unavailable: {type(e).__name__}: "
+                               f"{self._reason(e)}") from None
+
+    return wrapper
 
 
-
+for _name, _method in list(vars(PostgreSQLStorage).items()):
+    if (_name in Storage.__abstractmethods__ and _name not in ("open", "close", "lead")
+            and inspect.iscoroutinefunction(_method)):
+        setattr(PostgreSQLStorage, _name, _translated(_method))

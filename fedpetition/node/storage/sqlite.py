@@ -526,8 +526,12 @@ class SQLiteStorage(Storage):
                  for signature, kind, index in sequenced])
             db.executemany("DELETE FROM signatures WHERE id = (SELECT signature FROM queue "
                            "WHERE id = ?)", [(q,) for q in dropped])
-            db.executemany("DELETE FROM queue WHERE id = ?",
-                           [(q,) for q in (*queue_ids, *dropped)])
+            handled = {*queue_ids, *dropped}
+            deleted = sum(db.execute("DELETE FROM queue WHERE id = ?", (q,)).rowcount
+                          for q in handled)
+            if deleted != len(handled):  # another sequencer took some of them
+                raise StaleLogError(f"queued entries of petition {petition} were sequenced "
+                                    "meanwhile")
 
         await self._call(fn, write=True)
 
