@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR := var/run
+# axe-core, which the browser tests inject into the pages they check (npm registry).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 
 .PHONY: all venv test lint typecheck unit run simulate bench bench-full vectors clean
 
@@ -19,13 +21,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/browser && npm ci --no-audit --no-fund --silent && touch node_modules/axe-core/axe.min.js; \
+	else \
+		echo "npm not found: the browser tests will skip their accessibility checks"; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check fedpetition tests spec/vectors benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy fedpetition
 
-unit: $(STAMP)
+unit: $(STAMP) $(AXE)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -132,7 +132,10 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
+    framable = "frame-ancestors *" in response.headers.get("Content-Security-Policy", "")
     for name, value in SECURITY_HEADERS.items():
+        if framable and name in ("X-Frame-Options", "Cross-Origin-Opener-Policy"):
+            continue  # a page made to be embedded (its own CSP says so)
         response.headers.setdefault(name, value)
     return response
 

@@ -64,6 +64,7 @@ from fedpetition.core.notes import (
     verify_cosignature_line,
 )
 from fedpetition.core.tally import Tally
+from fedpetition.core.verification import Report, Verification
 from fedpetition.core.witness import Witness, WitnessError, encode_add_checkpoint
 from fedpetition.federation import activities as acts
 from fedpetition.federation import httpsig
@@ -95,6 +96,8 @@ MAX_EVALUATION_BATCH = 256  # blinded elements in one request to the origin
 EVALUATIONS_PER_HOST_PER_HOUR = 3600  # requests, each of at most MAX_EVALUATION_BATCH
 NULLIFIER_RETRY_SECONDS = 5.0  # a host waits this long after the origin failed to answer
 USER_AGENT = f"fedpetition/{__version__}"
+VERIFY_MAX_AGE = 600.0  # seconds a "verify this count" result is shown before a new run
+VERIFY_FETCH_SECONDS = 30.0  # for one file the verification reads
 
 
 class ReplayError(RemoteProtocolError):
@@ -150,6 +153,7 @@ class Federation:
         self._leading: set[asyncio.Task[Any]] = set()  # while this process sequences
         self._leader = False  # this process holds the sequencer lease (see _lead)
         self._published_under: dict[int, bytes] = {}  # petition -> roster last reconciled
+        self._verified: dict[int, Verified] = {}  # petition -> its latest verification
         self._retries: dict[int, asyncio.TimerHandle] = {}  # petition -> next cosigning round
         self._closed = False
         self._nullifiers_wanted = asyncio.Event()
@@ -915,6 +919,39 @@ class Federation:
             self._published_under[record.id] = record.roster
             self._schedule_publish(current)
 
+    # -- "verify this count" ----------------------------------------------------
+    def verification(self, view: PetitionView) -> Verified:
+        """The latest verification of the petition from its published logs, and a new
+        one started in the background if there is none or it is older than
+        :data:`VERIFY_MAX_AGE` (at most one at a time per petition: it is costly)."""
+        record = view.record
+        current = self._verified.get(record.id) or Verified()
+        stale = current.finished is None or self.clock() - current.finished > VERIFY_MAX_AGE
+        if stale and not current.running:
+            current = Verified(report=current.report, finished=current.finished, running=True)
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._verify(record.id, self.petition_url(record), loop))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+        self._verified[record.id] = current
+        return current
+
+    async def _verify(self, petition: int, url: str, loop: asyncio.AbstractEventLoop) -> None:
+        """The verifier's own steps (spec §11), reading through this node's fetcher, so
+        the same address rules hold as for everything the node fetches."""
+        from fedpetition.verify.http import HttpSource
+
+        def run() -> Report:
+            with HttpSource(url, lambda scheme: _LoopGetter(scheme, self.peers, loop)) as source:
+                return Verification(source).run()
+
+        report: Report | None = None
+        try:
+            report = await asyncio.to_thread(run)
+        except Exception:  # a bug of ours: the page says it could not verify
+            log.exception("verifying petition %d failed", petition)
+        self._verified[petition] = Verified(report=report, finished=self.clock())
+
     # -- running --------------------------------------------------------------
     async def start(self) -> None:
         """Background work of every process: following the federated counts."""
@@ -993,6 +1030,47 @@ def _check_documents(obj: acts.PetitionObject, origin_key: VerifierKey
                              obj.petition_id, origin_key)
     return versions, open_roster(SignedDocument.decode(obj.roster), obj.petition_id,
                                  origin_key)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A petition's latest verification on this node (``report`` None: none finished, or
+    it could not run)."""
+
+    report: Report | None = None
+    finished: float | None = None
+    running: bool = False
+
+
+class _LoopGetter:
+    """The verifier's file reads (in a worker thread), done by the node's guarded
+    fetcher on the node's event loop."""
+
+    def __init__(self, scheme: str, peers: Peers, loop: asyncio.AbstractEventLoop) -> None:
+        self.scheme = scheme
+        self.peers = peers
+        self.loop = loop
+
+    def get(self, path: str, limit: int = 16 << 20) -> bytes:
+        from fedpetition.verify.http import NotFound
+
+        url = f"{self.scheme}://{path}"
+        future = asyncio.run_coroutine_threadsafe(self.peers.get(url), self.loop)
+        try:
+            fetched = future.result(timeout=VERIFY_FETCH_SECONDS)
+        except FetchError as e:
+            if e.remote_status == 404:
+                raise NotFound(f"GET {url}: HTTP 404") from None
+            raise DecodeError(f"GET {url}: {e}") from None
+        except TimeoutError:
+            future.cancel()
+            raise DecodeError(f"GET {url}: no answer in {VERIFY_FETCH_SECONDS:.0f} s") from None
+        if len(fetched.body) > limit:
+            raise DecodeError(f"GET {url}: larger than {limit} bytes")
+        return fetched.body
+
+    def close(self) -> None:
+        """The fetcher's connections belong to the node."""
 
 
 def attach(node: Node) -> Federation:

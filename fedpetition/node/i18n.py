@@ -352,6 +352,47 @@ MESSAGES: dict[str, dict[str, str]] = {
         "admin.close_heading": "Close the petition",
         "admin.close_intro": "Closing stops signatures before the deadline. It cannot be undone.",
         "admin.close": "Close the petition…",
+        "check.link": "Verify this count now, step by step",
+        "check.title": "Verify the count",
+        "check.intro": (
+            "{node} recounts this petition from what every hosting node publishes, with the "
+            "same steps as the fedpetition verifier: signatures of the texts and checkpoints, "
+            "the Merkle trees, the rules of each log, then the federated count. Nothing here "
+            "is taken on trust from {node}'s own figures."
+        ),
+        "check.running": "The verification is running. This page reloads by itself.",
+        "check.ok": "Verified: {total} signatures. Every step passed.",
+        "check.failed": "Not verified: a step failed (below, with the reason).",
+        "check.unavailable": "The verification could not run. Please try again later.",
+        "check.when": "Verified on {time}; it runs again after ten minutes.",
+        "check.steps": "Steps",
+        "check.status.pass": "passed",
+        "check.status.fail": "failed",
+        "check.status.skip": "not run",
+        "check.yourself": "Run the same verification on your own computer:",
+        "check.back": "Back to the petition",
+        "receipt.title": "Check a receipt",
+        "receipt.intro": (
+            "A receipt proves that a signature is in a petition's public log. Choose the "
+            "receipt file you downloaded (receipt.fpr): it is checked here, then discarded. "
+            "It holds your name and email, so only send it to the node you signed on."
+        ),
+        "receipt.file": "Receipt file",
+        "receipt.file_hint": "The receipt.fpr file from your signer's page.",
+        "receipt.submit": "Check the receipt",
+        "receipt.ok": "This receipt is valid: the signature is in the log.",
+        "receipt.failed": "This receipt does not hold: {step} failed.",
+        "receipt.missing": "Choose a receipt file.",
+        "receipt.step.receipt-format": "The file is a well-formed receipt",
+        "receipt.step.receipt-checkpoint": "The log's checkpoint is signed by its node",
+        "receipt.step.receipt-witnesses": "Enough witnesses cosigned the checkpoint",
+        "receipt.step.receipt-inclusion": "The entry is in the log under that checkpoint",
+        "receipt.step.receipt-commitment": "The entry's commitment opens with your name and email",
+        "receipt.step.receipt-still-in-log": "The log this node serves now still contains it",
+        "receipt.link": "Check your receipt on this node",
+        "embed.count": "signatures",
+        "embed.sign": "Sign this petition",
+        "embed.snippet": "Show the count on your site:",
     },
     "fr": {
         "mail.confirm.subject": "Confirmez votre signature : {title}",
@@ -719,6 +760,52 @@ MESSAGES: dict[str, dict[str, str]] = {
         "admin.close_heading": "Clore la pétition",
         "admin.close_intro": "Clore arrête les signatures avant la date limite. C'est définitif.",
         "admin.close": "Clore la pétition…",
+        "check.link": "Vérifier ce décompte maintenant, étape par étape",
+        "check.title": "Vérifier le décompte",
+        "check.intro": (
+            "{node} recompte cette pétition à partir de ce que publie chaque nœud qui "
+            "l'héberge, avec les mêmes étapes que le vérificateur fedpetition : signatures "
+            "des textes et des points de contrôle, arbres de Merkle, règles de chaque "
+            "registre, puis décompte fédéré. Rien n'est repris des chiffres de {node}."
+        ),
+        "check.running": "La vérification est en cours. Cette page se recharge toute seule.",
+        "check.ok": "Vérifié : {total} signatures. Toutes les étapes sont passées.",
+        "check.failed": "Non vérifié : une étape a échoué (ci-dessous, avec la raison).",
+        "check.unavailable": "La vérification n'a pas pu être menée. Réessayez plus tard.",
+        "check.when": "Vérifié le {time} ; elle est refaite au bout de dix minutes.",
+        "check.steps": "Étapes",
+        "check.status.pass": "réussie",
+        "check.status.fail": "échouée",
+        "check.status.skip": "non menée",
+        "check.yourself": "Menez la même vérification sur votre ordinateur :",
+        "check.back": "Retour à la pétition",
+        "receipt.title": "Vérifier un reçu",
+        "receipt.intro": (
+            "Un reçu prouve qu'une signature figure dans le registre public d'une pétition. "
+            "Choisissez le fichier de reçu téléchargé (receipt.fpr) : il est vérifié ici puis "
+            "oublié. Il contient vos nom et adresse : ne l'envoyez qu'au nœud où vous avez "
+            "signé."
+        ),
+        "receipt.file": "Fichier de reçu",
+        "receipt.file_hint": "Le fichier receipt.fpr de votre page de signataire.",
+        "receipt.submit": "Vérifier le reçu",
+        "receipt.ok": "Ce reçu est valable : la signature figure dans le registre.",
+        "receipt.failed": "Ce reçu ne tient pas : l'étape {step} a échoué.",
+        "receipt.missing": "Choisissez un fichier de reçu.",
+        "receipt.step.receipt-format": "Le fichier est un reçu bien formé",
+        "receipt.step.receipt-checkpoint": "Le point de contrôle est signé par son nœud",
+        "receipt.step.receipt-witnesses": "Assez de témoins ont cosigné le point de contrôle",
+        "receipt.step.receipt-inclusion": "L'entrée figure dans le registre sous ce point",
+        "receipt.step.receipt-commitment": (
+            "L'engagement de l'entrée s'ouvre avec vos nom et adresse"
+        ),
+        "receipt.step.receipt-still-in-log": (
+            "Le registre que ce nœud sert aujourd'hui la contient toujours"
+        ),
+        "receipt.link": "Vérifier votre reçu sur ce nœud",
+        "embed.count": "signatures",
+        "embed.sign": "Signer cette pétition",
+        "embed.snippet": "Affichez le décompte sur votre site :",
     },
 }
 

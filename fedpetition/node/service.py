@@ -12,6 +12,7 @@ import binascii
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import logging
 import secrets
 import time
@@ -31,11 +32,17 @@ from fedpetition.core.documents import (
     sign_roster,
 )
 from fedpetition.core.entries import PrivateRecord, commitment
-from fedpetition.core.errors import FedPetitionError
+from fedpetition.core.errors import FedPetitionError, VerificationError
 from fedpetition.core.log import open_log_checkpoint
-from fedpetition.core.merkle import inclusion_proof
+from fedpetition.core.merkle import consistency_proof, inclusion_proof
 from fedpetition.core.notes import Checkpoint, Signer
-from fedpetition.core.receipts import Receipt
+from fedpetition.core.receipts import (
+    RECEIPT_STEPS,
+    STEP_FORMAT,
+    Receipt,
+    check_consistency,
+    verify_receipt,
+)
 from fedpetition.node import i18n
 from fedpetition.node.config import NodeConfig
 from fedpetition.node.errors import AddressError, NodeError, SealError
@@ -55,6 +62,8 @@ LOGIN_ATTEMPTS_PER_HOUR = 20
 LIMIT_WINDOW = 3600  # rate limits count per hour
 # acct:node@<host> names the node itself in WebFinger (federation/documents.py).
 RESERVED_SLUGS = frozenset({"node"})
+# The receipt check's step after the offline ones: this node's log still holds it.
+STEP_STILL_IN_LOG = "receipt-still-in-log"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
@@ -604,6 +613,41 @@ class Node:
             salt=private["salt"],
             record=PrivateRecord(petition_id, private["email"], private["name"]).encode(),
         ).encode()
+
+    async def check_receipt(self, data: bytes) -> list[tuple[str, bool, str]]:
+        """A receipt's checks (spec §8), each as ``(step, passed, detail)``, in order:
+        every offline step of ``fedpetition verify-receipt``, then, for a receipt of one
+        of this node's logs, that the log it serves now still contains that checkpoint.
+        Stops at the first failure."""
+        try:
+            receipt = Receipt.decode(data)
+        except FedPetitionError as e:
+            return [(STEP_FORMAT, False, str(e))]
+        try:
+            checked = verify_receipt(receipt)
+        except VerificationError as e:
+            failed = e.step
+            done = list(itertools.takewhile(lambda step: step != failed, RECEIPT_STEPS))
+            return [*((step, True, "") for step in done), (failed, False, e.reason)]
+        results = [(step, True, "") for step in RECEIPT_STEPS]
+        record = await self.storage.petition_by_petition_id(receipt.petition)
+        if record is None or receipt.log_key != self.signer.verifier_key():
+            return results  # another node's log: its own page checks that
+        view = await self.view_of(record)
+        old = checked.checkpoint
+        try:
+            latest, _ = open_log_checkpoint(view.log.published, view.log.origin,
+                                            self.signer.verifier_key(), ())
+            if latest.size < old.size:
+                raise VerificationError(STEP_STILL_IN_LOG, "the log is now shorter than the "
+                                        "receipt's checkpoint")
+            proof = await self.log_proof(
+                record.id, latest.size, lambda reader: consistency_proof(old.size, latest.size,
+                                                                         reader))
+            check_consistency(old, latest, proof)
+        except FedPetitionError as e:
+            return [*results, (STEP_STILL_IN_LOG, False, str(e))]
+        return [*results, (STEP_STILL_IN_LOG, True, str(latest.size))]
 
     async def log_proof(self, petition: int, size: int,
                         compute: Callable[[tiles.TileHashReader], list[bytes]]) -> list[bytes]:

@@ -106,3 +106,22 @@ def count_chart(
 
 
 __all__ = ["count_chart", "nice_step", "step_points"]
+
+
+def badge(label: str, value: str, title: str) -> str:
+    """A small standalone SVG badge ("<label> | <value>") other sites can show as an
+    image: fixed colours (it is a file of its own, not styled by a page), a ``<title>``
+    for screen readers. Widths are estimated from the characters (7 px each)."""
+    left = 12 + 7 * len(label)
+    right = 12 + 7 * len(value)
+    width = left + right
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="22" role="img" '
+        f'aria-label="{escape(title)}: {escape(value)} {escape(label)}">'
+        f"<title>{escape(title)}: {escape(value)} {escape(label)}</title>"
+        f'<rect width="{left}" height="22" fill="#444"/>'
+        f'<rect x="{left}" width="{right}" height="22" fill="#0b6e4f"/>'
+        '<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="12">'
+        f'<text x="6" y="15">{escape(label)}</text>'
+        f'<text x="{left + 6}" y="15">{escape(value)}</text></g></svg>'
+    )

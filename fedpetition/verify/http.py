@@ -17,8 +17,8 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from fedpetition.core import bundle, names
 from fedpetition.core.documents import HostRoster, SignedDocument
@@ -105,15 +105,27 @@ class _Connections:
             self.close_host(host)
 
 
-class HttpSource:
-    """The files of one petition, read from its origin and hosting nodes."""
+class Getter(Protocol):
+    """Reads ``host/path`` files over HTTP: raises NotFound for a 404, DecodeError else."""
 
-    def __init__(self, url: str) -> None:
+    def get(self, path: str, limit: int = MAX_FILE) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class HttpSource:
+    """The files of one petition, read from its origin and hosting nodes.
+
+    ``getter`` replaces the kept-alive connections of the command-line verifier (a
+    node verifying a petition on its page reads through its own guarded fetcher).
+    """
+
+    def __init__(self, url: str, getter: Callable[[str], Getter] | None = None) -> None:
         self.scheme, origin, slug = parse_petition_url(url)
         self.petition_id = f"{origin}/{slug}"
         self._cache: dict[str, bytes] = {}
         self._members: list[str] | None = None
-        self._connections = _Connections(self.scheme)
+        self._connections: Getter = (getter or _Connections)(self.scheme)
 
     def _fetch(self, path: str) -> bytes:
         """A file; documents and checkpoints are kept (read again), tiles are not."""

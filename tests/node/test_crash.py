@@ -469,8 +469,11 @@ async def test_receipt_verifies_when_a_batch_commits_meanwhile(
     read_file = storage.read_file
     batches: list[int] = []
 
+    started: list[bool] = []
+
     async def read_after_a_batch(petition: int, path: str) -> bytes | None:
-        if not batches:
+        if not started:  # once, even if reads overlap (a follower catches up meanwhile)
+            started.append(True)
             batches.append(await h.node.sequencer.sequence_once())
         return await read_file(petition, path)
 
@@ -494,8 +497,11 @@ async def test_bundle_verifies_when_a_batch_commits_meanwhile(
     read_file = storage.read_file
     batches: list[int] = []
 
+    started: list[bool] = []
+
     async def read_after_a_batch(petition: int, path: str) -> bytes | None:
-        if not batches:
+        if not started:  # once, even if reads overlap (a follower catches up meanwhile)
+            started.append(True)
             batches.append(await h.node.sequencer.sequence_once())
         return await read_file(petition, path)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.web_request import FileField
 from aiohttp.web_urldispatcher import SystemRoute
 from markupsafe import Markup
 from multidict import MultiDictProxy
@@ -49,6 +50,10 @@ SESSION_COOKIE = "fp_session"
 LANG_COOKIE = "lang"
 YEAR = 365 * 24 * 3600
 REFRESH_SECONDS = 2
+MAX_RECEIPT = 64 << 10  # bytes of an uploaded receipt (they are about 1.5 KB)
+# The embeddable counter may be framed by any site (the other pages by none).
+EMBED_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+             "form-action 'none'; frame-ancestors *; base-uri 'none'")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,100}")
 
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
@@ -239,9 +244,13 @@ def field_error(error: InputError) -> str:
 # --------------------------------------------------------------------------- forms
 
 
-async def read_form(request: web.Request) -> FormData:
-    """The posted form, after checking its CSRF token against the cookie (else 403)."""
-    if request.content_type != "application/x-www-form-urlencoded":
+async def read_form(request: web.Request, *, multipart: bool = False) -> FormData:
+    """The posted form, after checking its CSRF token against the cookie (else 403).
+
+    ``multipart`` forms (a file upload) may also be sent as multipart/form-data."""
+    allowed = {"application/x-www-form-urlencoded"} | (
+        {"multipart/form-data"} if multipart else set())
+    if request.content_type not in allowed:
         raise InputError("send the page's form", status=415, code="unsupported_media_type")
     data = await request.post()
     sent = data.get(CSRF_FIELD)
@@ -332,6 +341,8 @@ def _petition(
         regions=view.log.stats.regions(),
         bundle=bundle if federated is None else None,
         verify_command=verify_command,
+        embed_url=node.url(f"/p/{slug}/embed"),
+        badge_url=node.url(f"/p/{slug}/badge.svg"),
         federated=federated,
         host_links=hosts,
         values=values or {},
@@ -342,6 +353,76 @@ def _petition(
 async def petition_page(request: web.Request) -> web.Response:
     view = await request.app[NODE].petition(request.match_info["slug"])
     return _petition(request, view)
+
+
+def _count(request: web.Request, view: PetitionView) -> int:
+    """The count shown to the public: the federated one once known, else the node's."""
+    federation = request.app[NODE].federation
+    if federation is not None and (len(view.roster.hosts) > 1 or not view.record.is_local):
+        total = federation.summary(view)["total"]
+        if total is not None:
+            return int(total)
+    return view.count
+
+
+async def check_page(request: web.Request) -> web.Response:
+    """Verify this count: the verifier's steps, run by this node on the published logs."""
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    federation = node.federation
+    if federation is None:
+        raise InputError("this node does not verify petitions", status=404, code="not_found")
+    state = federation.verification(view)
+    return render(
+        request, "check.html", view=view, report=state.report, finished=state.finished or 0,
+        running=state.running, refresh=REFRESH_SECONDS if state.running else None,
+        command=f"fedpetition verify {federation.petition_url(view.record)}")
+
+
+async def receipt_check_page(request: web.Request) -> web.Response:
+    return render(request, "receipt_check.html", results=None, missing=False)
+
+
+async def receipt_check(request: web.Request) -> web.Response:
+    """Check an uploaded receipt; nothing of it is kept (it holds a name and an email)."""
+    data = await read_form(request, multipart=True)
+    upload = data.get("receipt")
+    content = upload.file.read(MAX_RECEIPT + 1) if isinstance(upload, FileField) else b""
+    if not content:
+        return render(request, "receipt_check.html", status=400, results=None, missing=True,
+                      private=True)
+    if len(content) > MAX_RECEIPT:
+        raise InputError("a receipt is a few kilobytes", status=413, code="too_large")
+    results = await request.app[NODE].check_receipt(content)
+    return render(request, "receipt_check.html", results=results, missing=False, private=True)
+
+
+async def embed_page(request: web.Request) -> web.Response:
+    """The counter other sites put in an iframe: the count, progress, a link to sign."""
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    total = _count(request, view)
+    response = render(
+        request, "embed.html", view=view, total=total,
+        next_threshold=next((n for n in view.latest.thresholds if n > total), None),
+        petition_url=node.url(f"/p/{view.record.slug}"))
+    response.headers["Content-Security-Policy"] = EMBED_CSP
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+async def badge(request: web.Request) -> web.Response:
+    """The count as an SVG image other sites can show."""
+    node = request.app[NODE]
+    view = await node.petition(request.match_info["slug"])
+    lang = request_language(request)
+    title = view.latest.title[shown_language(view.latest, lang)]
+    body = svg.badge(i18n.t(lang, "embed.count"), format_number(lang, _count(request, view)),
+                     title)
+    return web.Response(text=body, content_type="image/svg+xml", charset="utf-8", headers={
+        "Cache-Control": "public, max-age=60", "Vary": "Accept-Language",
+        "Content-Security-Policy": "default-src 'none'",
+        "Cross-Origin-Resource-Policy": "cross-origin"})
 
 
 async def version_page(request: web.Request) -> web.Response:
@@ -848,6 +929,11 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("GET", "/", index),
     ("GET", "/p/{slug}", petition_page),
     ("GET", "/p/{slug}/v/{number}", version_page),
+    ("GET", "/p/{slug}/verify", check_page),
+    ("GET", "/p/{slug}/embed", embed_page),
+    ("GET", "/p/{slug}/badge.svg", badge),
+    ("GET", "/receipt", receipt_check_page),
+    ("POST", "/receipt", receipt_check),
     ("POST", "/p/{slug}/sign", sign),
     ("GET", "/s/{token}", signer_page),
     ("POST", "/s/{token}/confirm", confirm),

@@ -73,7 +73,8 @@ IDENTITY_TABLES = ("organisers", "petitions", "signatures", "queue", "deliveries
                    "witness_evidence")
 
 # Errors meaning the server cannot be reached or the connection is gone.
-_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                      asyncpg.InternalClientError)
 
 _SIGNATURE_COLUMNS = ("id", "petition", "email_index", "status", "sealed", "region", "created",
                       "confirmed", "expires", "nullifier", "commitment", "version",
