@@ -741,12 +741,13 @@ class Child:
     err: str
 
 
-def _hwm_mb(pid: int) -> float | None:
-    """A live process's peak resident set (VmHWM, Linux), in MB; None once it is gone."""
+def status_mb(pid: int, field: str) -> float | None:
+    """A figure of a live process's /proc status (VmHWM: its peak resident set; VmRSS:
+    its resident set now), in MB; None once it is gone."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -769,7 +770,7 @@ def _run_child(args: list[str]) -> Child:
             pid, status = os.waitpid(process.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, _hwm_mb(process.pid) or 0.0)
+            peak = max(peak, status_mb(process.pid, "VmHWM") or 0.0)
             time.sleep(0.01)
         seconds = time.perf_counter() - began
         process.returncode = os.waitstatus_to_exitcode(status)

@@ -49,7 +49,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks.federation import bench_federated_verify, bench_propagation
+from benchmarks.federation import bench_federated_verify, bench_propagation, status_mb
 from benchmarks.node_load import bench_node_load, postgres_unreachable
 from benchmarks.nullifiers import bench_nullifiers
 from benchmarks.receipts import bench_receipts
@@ -121,15 +121,7 @@ def bare_root_seconds(path: Path) -> tuple[float, int]:
 
 
 def _rss_mb(pid: int) -> float:
-    """A live process's resident set now (VmRSS), in MB; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return status_mb(pid, "VmRSS") or 0.0
 
 
 def _children(pid: int) -> list[int]:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
 import os
+import re
 import secrets
+import socket
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
 
 from fedpetition.simulate import SimulationResult, SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
@@ -128,3 +138,60 @@ async def databases(request: pytest.FixtureRequest, tmp_path: Path,
     found = Databases(request.param, postgres, tmp_path)
     yield found
     await found.drop()
+
+
+# -- a real SMTP server receiving the node's mail ---------------------------------
+MAIL_WAIT_SECONDS = 10.0
+SIGNER_LINK = re.compile(r"https?://[^\s/]+(/s/[A-Za-z0-9_-]{20,})")
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    async def wait_for(self, recipient: str, count: int = 1) -> list[Envelope]:
+        """The messages to ``recipient`` once there are ``count`` (bounded wait)."""
+        deadline = time.monotonic() + MAIL_WAIT_SECONDS
+        while True:
+            found = [e for e in self.envelopes if recipient in e.rcpt_tos]
+            if len(found) >= count:
+                return found
+            assert time.monotonic() < deadline, (
+                f"{len(found)} of {count} mails to {recipient} after {MAIL_WAIT_SECONDS} s; "
+                f"received for {[e.rcpt_tos for e in self.envelopes]}"
+            )
+            await asyncio.sleep(0.02)
+
+
+    async def link(self, recipient: str, count: int = 1) -> str:
+        """The path of the signer link in the ``count``-th mail to ``recipient``."""
+        content = (await self.wait_for(recipient, count))[count - 1].content
+        assert isinstance(content, bytes)
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        body = message.get_body(("plain",))
+        assert body is not None
+        match = SIGNER_LINK.search(body.get_content())
+        assert match, "no signer link in the mail"
+        return match.group(1)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server on a loopback port, in a thread: (its inbox, its port)."""
+    inbox = Inbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

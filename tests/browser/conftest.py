@@ -11,30 +11,23 @@ installed by ``make test``); screenshots go to ``test-artifacts/screenshots``.
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
 import json
 import os
-import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
+from tests.conftest import Inbox
 from tests.node.conftest import PASSWORD, free_port
 from tests.node.test_crash import set_setting
 
@@ -44,8 +37,6 @@ REQUIRED_ENV = "FEDPETITION_TEST_BROWSER"
 AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 SLUG = "clean-air"
-LINK = re.compile(r"https?://[^\s/]+(/s/[A-Za-z0-9_-]{20,})")
-MAIL_WAIT_SECONDS = 10.0
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -58,53 +49,11 @@ def unavailable(reason: str) -> None:
 
 
 @dataclass
-class Inbox:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    async def link(self, recipient: str, count: int = 1) -> str:
-        """The path of the link in the ``count``-th mail to ``recipient``."""
-        deadline = time.monotonic() + MAIL_WAIT_SECONDS
-        while True:
-            found = [e for e in self.envelopes if recipient in e.rcpt_tos]
-            if len(found) >= count:
-                break
-            assert time.monotonic() < deadline, f"no mail to {recipient}"
-            await asyncio.sleep(0.05)
-        content = found[count - 1].content
-        assert isinstance(content, bytes)
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        body = message.get_body(("plain",))
-        assert body is not None
-        match = LINK.search(body.get_content())
-        assert match, "no signer link in the mail"
-        return match.group(1)
-
-
-@dataclass
 class Site:
     node: Node
     url: str
     inbox: Inbox
     token: str  # an organiser's API token
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

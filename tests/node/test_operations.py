@@ -81,6 +81,19 @@ def sqlite_url(folder: Path) -> str:
     return f"sqlite://{(folder / 'moved.sqlite3').as_posix()}"
 
 
+async def move(node: RunningNode, export: Path, folder: Path, url: str) -> RunningNode:
+    """The node's folder copied to ``folder`` on the database ``url``, migrated, the
+    export imported; the moved node's own export must be the same bytes."""
+    moved = copy_node(node, folder, url)
+    config = str(moved.folder / "fedpetition.toml")
+    await cli("migrate", "--config", config)
+    await cli("import", "--config", config, str(export))
+    again = folder.with_name(folder.name + "-again.fpx")
+    await cli("export", "--config", config, "--out", str(again))
+    assert again.read_bytes() == export.read_bytes()
+    return moved
+
+
 async def test_a_node_moves_between_backends_and_back(tmp_path: Path,
                                                       databases: Databases) -> None:
     """SQLite -> the backend under test -> SQLite, with a live petition: each export of
@@ -96,13 +109,8 @@ async def test_a_node_moves_between_backends_and_back(tmp_path: Path,
         await cli("export", "--config", str(source.folder / "fedpetition.toml"), "--out",
                   str(first))
 
-        moved = copy_node(source, tmp_path / "b", databases.url())
+        moved = await move(source, first, tmp_path / "b", databases.url())
         config = str(moved.folder / "fedpetition.toml")
-        await cli("migrate", "--config", config)
-        await cli("import", "--config", config, str(first))
-        again = tmp_path / "again.fpx"
-        await cli("export", "--config", config, "--out", str(again))
-        assert again.read_bytes() == first.read_bytes()
 
         await moved.start()
         assert await verified_count(moved) == 6
@@ -115,13 +123,7 @@ async def test_a_node_moves_between_backends_and_back(tmp_path: Path,
 
         second = tmp_path / "second.fpx"
         await cli("export", "--config", config, "--out", str(second))
-        back = copy_node(moved, tmp_path / "c", sqlite_url(tmp_path / "c"))
-        back_config = str(back.folder / "fedpetition.toml")
-        await cli("migrate", "--config", back_config)
-        await cli("import", "--config", back_config, str(second))
-        third = tmp_path / "third.fpx"
-        await cli("export", "--config", back_config, "--out", str(third))
-        assert third.read_bytes() == second.read_bytes()
+        await move(moved, second, tmp_path / "c", sqlite_url(tmp_path / "c"))
     finally:
         await source.stop()
         if moved is not None:

@@ -8,22 +8,19 @@ signature, which is sequenced and gets a receipt that verifies.
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import Envelope
 
 from fedpetition.core.receipts import Receipt, verify_receipt
 from fedpetition.node import i18n
@@ -32,50 +29,13 @@ from fedpetition.node.config import load_config
 from fedpetition.node.mail import SmtpMailer
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
-from tests.conftest import Databases
+from tests.conftest import Databases, Inbox
 
 from .conftest import free_port
 from .test_crash import set_setting
 
 SLUG = "clean-air"
 LINK = re.compile(r"(https?://[^\s/]+)(/(?:s|privacy)/[A-Za-z0-9_-]{20,})")
-MAIL_WAIT_SECONDS = 10.0
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    async def wait_for(self, recipient: str, count: int = 1) -> list[Envelope]:
-        """The messages to ``recipient`` once there are ``count`` (bounded wait)."""
-        deadline = time.monotonic() + MAIL_WAIT_SECONDS
-        while True:
-            found = [e for e in self.envelopes if recipient in e.rcpt_tos]
-            if len(found) >= count:
-                return found
-            assert time.monotonic() < deadline, (
-                f"{len(found)} of {count} mails to {recipient} after {MAIL_WAIT_SECONDS} s; "
-                f"received for {[e.rcpt_tos for e in self.envelopes]}"
-            )
-            await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @dataclass
