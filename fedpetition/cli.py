@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -273,6 +274,35 @@ def _cmd_admin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_consent_key(args: argparse.Namespace) -> int:
+    from fedpetition.node.consented import new_key_pair
+
+    out = Path(args.out)
+    if out.exists():
+        raise CommandError(f"{out} exists: refusing to overwrite a key")
+    private, public = new_key_pair()
+    with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(private + "\n")
+    print(f"private key written to {out} (keep it; it opens the lists)")
+    print(f"public key, to paste on the node's organiser page: {public}")
+    return EXIT_OK
+
+
+def _cmd_open_consented(args: argparse.Namespace) -> int:
+    from fedpetition.node.consented import open_list
+
+    private = Path(args.key).read_text(encoding="utf-8")
+    text = open_list(private, Path(args.file).read_bytes())
+    if args.out:
+        with os.fdopen(os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                       "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.out} ({text.count(chr(10)) - 1} names)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedpetition",
@@ -357,6 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signers", type=int, default=40,
                    help="simulated signers spread over the nodes (default 40)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("consent-key",
+                       help="make the key pair an organiser's consented lists are encrypted to")
+    p.add_argument("--out", required=True, help="file for the private key (created, 0600)")
+    p.set_defaults(func=_cmd_consent_key)
+
+    p = sub.add_parser("open-consented", help="open a consented list downloaded from a node")
+    p.add_argument("file", help="the .fpc file")
+    p.add_argument("--key", required=True, help="the private key file from consent-key")
+    p.add_argument("--out", help="write the CSV here (created, 0600) instead of printing it")
+    p.set_defaults(func=_cmd_open_consented)
 
     p = sub.add_parser("admin", help="organiser accounts")
     p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")

@@ -393,6 +393,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "embed.count": "signatures",
         "embed.sign": "Sign this petition",
         "embed.snippet": "Show the count on your site:",
+        "consented.heading": "Names for the addressee",
+        "consented.intro": (
+            "Download the names of the signers on {node} who agreed to be named to "
+            "{addressee}, and no one else's, encrypted to your key: {node} never holds the "
+            "key that opens the file. Other hosting nodes export their own signers. Make a "
+            "key pair once with fedpetition consent-key, and open the file with "
+            "fedpetition open-consented."
+        ),
+        "consented.key": "Your public key (fpc1…)",
+        "consented.key_hint": "Printed by fedpetition consent-key; the private key stays "
+                              "with you.",
+        "consented.submit": "Download the encrypted list",
+        "form.error.key": "Paste a public key made by fedpetition consent-key (fpc1…).",
     },
     "fr": {
         "mail.confirm.subject": "Confirmez votre signature : {title}",
@@ -806,6 +819,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "embed.count": "signatures",
         "embed.sign": "Signer cette pétition",
         "embed.snippet": "Affichez le décompte sur votre site :",
+        "consented.heading": "Noms pour le destinataire",
+        "consented.intro": (
+            "Téléchargez les noms des signataires de {node} qui ont accepté d'être nommés "
+            "à {addressee}, et eux seuls, chiffrés pour votre clé : {node} ne détient jamais "
+            "la clé qui ouvre le fichier. Les autres nœuds hôtes exportent leurs propres "
+            "signataires. Créez une paire de clés une fois avec fedpetition consent-key, et "
+            "ouvrez le fichier avec fedpetition open-consented."
+        ),
+        "consented.key": "Votre clé publique (fpc1…)",
+        "consented.key_hint": "Affichée par fedpetition consent-key ; la clé privée reste "
+                              "chez vous.",
+        "consented.submit": "Télécharger la liste chiffrée",
+        "form.error.key": "Collez une clé publique créée par fedpetition consent-key "
+                          "(fpc1…).",
     },
 }
 

@@ -45,6 +45,7 @@ from fedpetition.core.receipts import (
 )
 from fedpetition.node import i18n
 from fedpetition.node.config import NodeConfig
+from fedpetition.node.consented import ConsentKeyError, seal_list
 from fedpetition.node.errors import AddressError, NodeError, SealError
 from fedpetition.node.keys import DataKey
 from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
@@ -62,6 +63,7 @@ LOGIN_ATTEMPTS_PER_HOUR = 20
 LIMIT_WINDOW = 3600  # rate limits count per hour
 # acct:node@<host> names the node itself in WebFinger (federation/documents.py).
 RESERVED_SLUGS = frozenset({"node"})
+CONSENTED_BATCH = 1000  # signatures opened at a time for the consented list
 # The receipt check's step after the offline ones: this node's log still holds it.
 STEP_STILL_IN_LOG = "receipt-still-in-log"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -613,6 +615,28 @@ class Node:
             salt=private["salt"],
             record=PrivateRecord(petition_id, private["email"], private["name"]).encode(),
         ).encode()
+
+    async def consented_list(self, slug: str, public_key: str) -> tuple[bytes, int]:
+        """The names of this node's counted signers who consented to be named to the
+        addressee, encrypted to the organiser's ``public_key``; and how many there are.
+
+        Only this node's signers: each hosting node holds its own, and exports them."""
+        view = await self.petition(slug)
+        record = view.record
+        rows: list[tuple[str, str | None, int]] = []
+        after = 0
+        while batch := await self.storage.signatures_of(record.id, COUNTED, after,
+                                                        CONSENTED_BATCH):
+            for signature in batch:
+                private = self._open(signature, record.petition_id)
+                if private["addressee"]:
+                    rows.append((private["name"], signature.region,
+                                 signature.confirmed or signature.created))
+            after = batch[-1].id
+        try:
+            return seal_list(public_key, rows), len(rows)
+        except ConsentKeyError as e:
+            raise InputError(str(e), field="key") from None
 
     async def check_receipt(self, data: bytes) -> list[tuple[str, bool, str]]:
         """A receipt's checks (spec §8), each as ``(step, passed, detail)``, in order:

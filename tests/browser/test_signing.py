@@ -13,6 +13,7 @@ import pytest
 
 from fedpetition.core.receipts import Receipt, verify_receipt
 from fedpetition.node.service import SignatureForm
+from tests.node.conftest import PASSWORD
 
 from .conftest import DESKTOP, SLUG, Site, check_accessibility, screenshot
 
@@ -157,4 +158,27 @@ async def test_embeddable_counter_and_badge(site: Site, browser: Any) -> None:
     badge = await page.goto(f"{site.url}/p/{SLUG}/badge.svg")
     assert badge is not None and badge.headers["content-type"].startswith("image/svg+xml")
     assert "<title>" in (await badge.text())
+    await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+async def test_organiser_pages(site: Site, browser: Any, lang: str) -> None:
+    """An organiser logs in and opens the list, a new petition and an existing one:
+    labelled forms, the counts per region, the consented-list export."""
+    context = await browser.new_context(locale={"fr": "fr-FR", "en": "en-GB"}[lang],
+                                        viewport=DESKTOP, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(f"{site.url}/admin/login")
+    await check_accessibility(page, f"login ({lang})")
+    await page.locator("input[name=name]").fill("alice")
+    await page.locator("input[name=password]").fill(PASSWORD)
+    await page.locator("form button[type=submit]").click()
+    await page.wait_for_url(f"{site.url}/admin")
+    for path, name in (("/admin", "admin-list"), ("/admin/new", "admin-new"),
+                       (f"/admin/p/{SLUG}", "admin-edit")):
+        await page.goto(site.url + path)
+        assert await page.locator("html").get_attribute("lang") == lang
+        await check_accessibility(page, f"{name} ({lang})")
+        await screenshot(page, f"{name}-{lang}")
+    assert await page.locator(f"form[action='/admin/p/{SLUG}/consented']").count() == 1
     await context.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import re
+import stat
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,10 +18,12 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
+from fedpetition.cli import main
 from fedpetition.core.receipts import Receipt, verify_receipt
 from fedpetition.node import i18n, svg
 from fedpetition.node.app import SECURITY_HEADERS, make_app
 from fedpetition.node.config import load_config, render_default_config
+from fedpetition.node.consented import ConsentKeyError, new_key_pair, open_list
 from fedpetition.node.keys import create_data_key, create_node_key
 from fedpetition.node.mail import Mail
 from fedpetition.node.routes import pages
@@ -700,3 +705,56 @@ def test_count_chart() -> None:
     assert ">day0<" in chart and ">day7200<" in chart and ">40<" in chart
     assert "style" not in chart
     assert [svg.nice_step(v) for v in (0, 1, 3, 7, 11, 2500)] == [1, 1, 5, 10, 20, 5000]
+
+
+async def test_the_consented_list_holds_only_those_who_consented(
+        env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The organiser downloads, encrypted to their own key, the names of the counted
+    signers who ticked the addressee consent, and nobody else's; the CLI opens it."""
+    await create_petition(env.node)
+    signers = {"Ada Consent": ("ada@example.org", True), "Bob Silent": ("bob@example.org", False),
+               "Cleo Leaves": ("cleo@example.org", True), "Dan Late": ("dan@example.org", True)}
+    paths = {}
+    for name, (email, consent) in signers.items():
+        data = {"name": name, "email": email, "region": "FR-IDF",
+                **({"addressee": "yes"} if consent else {})}
+        response = await post_form(env.client, f"/p/{SLUG}", f"/p/{SLUG}/sign", data)
+        assert response.status == 200
+        paths[name] = env.mailer.last_path()
+        if name != "Dan Late":
+            await post_form(env.client, paths[name], f"{paths[name]}/confirm", {})
+    await env.node.sequencer.sequence_once()
+    await post_form(env.client, f"{paths['Cleo Leaves']}/withdraw",
+                    f"{paths['Cleo Leaves']}/withdraw", {})
+    await env.node.sequencer.sequence_once()
+    await post_form(env.client, paths["Dan Late"], f"{paths['Dan Late']}/confirm", {})
+    # Dan confirmed but is not in the log yet: not counted, not listed.
+
+    key_file = tmp_path / "organiser.key"
+    capsys.readouterr()
+    assert main(["consent-key", "--out", str(key_file)]) == 0
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    mine = capsys.readouterr().out.rsplit(": ", 1)[1].strip()
+    assert mine.startswith("fpc1")
+    private = key_file.read_text()
+    await login(env)
+    page = f"/admin/p/{SLUG}"
+    refused = await post_form(env.client, page, f"{page}/consented", {"key": "not a key"})
+    assert refused.status == 400 and 'id="f-key-error"' in await refused.text()
+    response = await post_form(env.client, page, f"{page}/consented", {"key": mine})
+    assert response.status == 200
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == f'attachment; filename="consented-{SLUG}.fpc"'
+    sealed = await response.read()
+    assert b"Ada" not in sealed and b"Bob" not in sealed
+    listing = open_list(private, sealed)
+    rows = list(csv.reader(io.StringIO(listing)))
+    assert rows[0] == ["name", "region", "signed"]
+    assert [row[:2] for row in rows[1:]] == [["Ada Consent", "FR-IDF"]]
+    with pytest.raises(ConsentKeyError):  # another organiser's key does not open it
+        open_list(new_key_pair()[0], sealed)
+    out = tmp_path / "names.csv"
+    (tmp_path / "list.fpc").write_bytes(sealed)
+    assert main(["open-consented", str(tmp_path / "list.fpc"), "--key", str(key_file),
+                 "--out", str(out)]) == 0
+    assert out.read_text() == listing

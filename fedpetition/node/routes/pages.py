@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ from fedpetition.node.service import (
 from fedpetition.node.storage import Organiser
 from fedpetition.node.storage.base import CONFIRMED, COUNTED, PENDING, WITHDRAWING
 
+log = logging.getLogger("fedpetition.pages")
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
@@ -822,6 +824,7 @@ def _admin_form(
         view=view,
         saved=saved,
         now=request.app[NODE].clock(),
+        regions=view.log.stats.regions() if view is not None else None,
     )
 
 
@@ -887,6 +890,28 @@ async def edit(request: web.Request, organiser: Organiser) -> web.Response:
         else:
             return redirect(f"/admin/p/{view.record.slug}?saved={view.latest.version}")
     return _admin_form(request, organiser, form, status=400, errors=errors, view=view)
+
+
+@admin
+async def consented(request: web.Request, organiser: Organiser) -> web.Response:
+    """The consented list for the addressee, encrypted to the key the organiser gives."""
+    node = request.app[NODE]
+    slug = request.match_info["slug"]
+    data = await read_form(request)
+    try:
+        sealed, count = await node.consented_list(slug, form_value(data, "key"))
+    except InputError as e:
+        if e.field != "key":
+            raise
+        view = await node.petition(slug)
+        form = PetitionForm.of(view.record.slug, view.latest, _offered(view.latest))
+        return _admin_form(request, organiser, form, status=400, view=view,
+                           errors={"key": "form.error.key"})
+    log.info("organiser exported the consented list of %s (%d names, encrypted)", slug,
+             count)
+    return web.Response(body=sealed, content_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="consented-{slug}.fpc"',
+        "Cache-Control": "no-store"})
 
 
 @admin
@@ -956,6 +981,7 @@ ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] 
     ("POST", "/admin/p/{slug}", edit),
     ("GET", "/admin/p/{slug}/close", close_page),
     ("POST", "/admin/p/{slug}/close", close),
+    ("POST", "/admin/p/{slug}/consented", consented),
 ]
 _PAGE_HANDLERS = frozenset(handler for _, _, handler in ROUTES)
 

@@ -312,6 +312,12 @@ class Storage(abc.ABC):
         """Every signature whose (petition, email index) is in ``pairs``."""
 
     @abc.abstractmethod
+    async def signatures_of(self, petition: int, status: str, after: int, limit: int
+                            ) -> list[SignatureRecord]:
+        """A petition's signatures in ``status`` with their personal data, ids above
+        ``after``, in id order, ``limit`` at most (the organiser's consented list)."""
+
+    @abc.abstractmethod
     async def create_pending(
         self,
         petition: int,

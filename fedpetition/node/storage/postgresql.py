@@ -382,6 +382,13 @@ class PostgreSQLStorage(Storage):
             [petition for petition, _ in pairs], [index for _, index in pairs])
         return [SignatureRecord(*row) for row in rows]
 
+    async def signatures_of(self, petition: int, status: str, after: int, limit: int
+                            ) -> list[SignatureRecord]:
+        rows = await self._db().fetch(
+            f"{_SIGNATURES} WHERE petition = $1 AND status = $2 AND sealed IS NOT NULL AND "
+            "id > $3 ORDER BY id LIMIT $4", petition, status, after, limit)
+        return [SignatureRecord(*row) for row in rows]
+
     async def create_pending(self, petition: int, email_index: bytes, sealed: bytes,
                              region: str | None, token_hash: bytes, now: int,
                              expires: int) -> int | None:

@@ -370,6 +370,17 @@ class SQLiteStorage(Storage):
 
         return await self._call(fn)
 
+    async def signatures_of(self, petition: int, status: str, after: int, limit: int
+                            ) -> list[SignatureRecord]:
+        def fn(db: Connection) -> list[SignatureRecord]:
+            rows = db.execute(
+                f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE petition = ? AND "
+                "status = ? AND sealed IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (petition, status, after, limit)).fetchall()
+            return [SignatureRecord(*row) for row in rows]
+
+        return await self._call(fn)
+
     async def create_pending(self, petition: int, email_index: bytes, sealed: bytes,
                              region: str | None, token_hash: bytes, now: int,
                              expires: int) -> int | None:
