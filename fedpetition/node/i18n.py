@@ -393,6 +393,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "embed.count": "signatures",
         "embed.sign": "Sign this petition",
         "embed.snippet": "Show the count on your site:",
+        "admin.preview": "Preview",
+        "admin.preview_heading": "Preview",
+        "admin.preview_intro": "As signers will read it. Nothing is published until you press "
+                               "the other button.",
         "consented.heading": "Names for the addressee",
         "consented.intro": (
             "Download the names of the signers on {node} who agreed to be named to "
@@ -819,6 +823,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "embed.count": "signatures",
         "embed.sign": "Signer cette pétition",
         "embed.snippet": "Affichez le décompte sur votre site :",
+        "admin.preview": "Aperçu",
+        "admin.preview_heading": "Aperçu",
+        "admin.preview_intro": "Tel que les signataires le liront. Rien n'est publié avant "
+                               "d'appuyer sur l'autre bouton.",
         "consented.heading": "Noms pour le destinataire",
         "consented.intro": (
             "Téléchargez les noms des signataires de {node} qui ont accepté d'être nommés "

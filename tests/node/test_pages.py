@@ -27,7 +27,7 @@ from fedpetition.node.consented import ConsentKeyError, new_key_pair, open_list
 from fedpetition.node.keys import create_data_key, create_node_key
 from fedpetition.node.mail import Mail
 from fedpetition.node.routes import pages
-from fedpetition.node.service import Node
+from fedpetition.node.service import InputError, Node
 from fedpetition.node.storage import open_storage
 from fedpetition.node.storage.base import COUNTED, PENDING, WITHDRAWN
 from tests.conftest import Databases
@@ -535,6 +535,15 @@ async def test_admin_create_edit_close_logout(env: Env) -> None:
         "deadline": deadline,
         "thresholds": "10, 1 000",
     }
+    # A preview shows the texts as signers will read them, and publishes nothing.
+    response = await post_form(client, "/admin/new", "/admin/new",
+                               {**form, "action": "preview"}, allow_redirects=False)
+    html = await response.text()
+    assert response.status == 200 and 'id="preview-h"' in html
+    assert "<p>Il nous faut<br>\nune bibliothèque.</p>" in html and "The council" in html
+    assert 'value="new-library"' in html  # the form keeps what was typed
+    with pytest.raises(InputError):
+        await env.node.petition("new-library")
     response = await post_form(client, "/admin/new", "/admin/new", form, allow_redirects=False)
     assert response.status == 303, await response.text()
     assert response.headers["Location"] == "/admin/p/new-library"

@@ -812,7 +812,13 @@ def _admin_form(
     errors: Mapping[str, str] | None = None,
     view: PetitionView | None = None,
     saved: str | None = None,
+    preview: Mapping[str, Any] | None = None,
 ) -> web.Response:
+    federation = request.app[NODE].federation
+    federated = None
+    if view is not None and federation is not None and (
+            len(view.roster.hosts) > 1 or not view.record.is_local):
+        federated = federation.summary(view)
     return render(
         request,
         "admin_form.html",
@@ -825,6 +831,8 @@ def _admin_form(
         saved=saved,
         now=request.app[NODE].clock(),
         regions=view.log.stats.regions() if view is not None else None,
+        federated=federated,
+        preview=preview,
     )
 
 
@@ -837,8 +845,11 @@ async def new_page(request: web.Request, organiser: Organiser) -> web.Response:
 @admin
 async def create(request: web.Request, organiser: Organiser) -> web.Response:
     node = request.app[NODE]
-    form = PetitionForm.parse(await read_form(request), _offered())
+    posted = await read_form(request)
+    form = PetitionForm.parse(posted, _offered())
     data, errors = form.check(node.now())
+    if not errors and form_value(posted, "action") == "preview":
+        return _admin_form(request, organiser, form, preview=data)
     if not errors:
         try:
             view = await node.create_petition(organiser, data)
@@ -874,10 +885,13 @@ def _unchanged(version: PetitionVersion, data: Mapping[str, Any]) -> bool:
 async def edit(request: web.Request, organiser: Organiser) -> web.Response:
     node = request.app[NODE]
     view = await node.petition(request.match_info["slug"])
-    form = PetitionForm.parse(await read_form(request), _offered(view.latest))
+    posted = await read_form(request)
+    form = PetitionForm.parse(posted, _offered(view.latest))
     form.slug = view.record.slug
     data, errors = form.check(node.now())
     data.pop("slug")
+    if not errors and form_value(posted, "action") == "preview":
+        return _admin_form(request, organiser, form, view=view, preview=data)
     if not errors:
         if _unchanged(view.latest, data):
             return redirect(f"/admin/p/{view.record.slug}?saved=unchanged")
