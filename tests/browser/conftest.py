@@ -120,10 +120,21 @@ async def check_accessibility(page: Any, where: str) -> list[dict[str, Any]]:
                                  "['violations']})")
     violations = result["violations"]
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    _record(where, violations)
     assert not serious, (where, json.dumps([{k: v[k] for k in ("id", "impact", "help")}
                                             | {"nodes": [n["target"] for n in v["nodes"]]}
                                             for v in serious], indent=1))
     return [v for v in violations if v not in serious]
+
+
+def _record(where: str, violations: list[dict[str, Any]]) -> None:
+    """Every page's findings, serious or not, in an artefact a person can read."""
+    report = ROOT / "test-artifacts" / "axe.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    found = json.loads(report.read_text()) if report.exists() else {}
+    found[where] = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+                     "nodes": len(v["nodes"])} for v in violations]
+    report.write_text(json.dumps(found, indent=1, sort_keys=True))
 
 
 async def screenshot(page: Any, name: str) -> None:

@@ -182,3 +182,27 @@ async def test_organiser_pages(site: Site, browser: Any, lang: str) -> None:
         await screenshot(page, f"{name}-{lang}")
     assert await page.locator(f"form[action='/admin/p/{SLUG}/consented']").count() == 1
     await context.close()
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+async def test_every_other_public_page_passes_the_accessibility_check(
+        site: Site, browser: Any, lang: str) -> None:
+    """The pages the signing walk does not pass through: the list of petitions, a
+    version, your data (and its request sent), an error page."""
+    context = await browser.new_context(locale={"fr": "fr-FR", "en": "en-GB"}[lang],
+                                        viewport=DESKTOP, bypass_csp=True)
+    page = await context.new_page()
+    for path, name in (("/", "index"), (f"/p/{SLUG}/v/1", "version"), ("/privacy", "privacy"),
+                       ("/p/no-such-petition", "not-found")):
+        response = await page.goto(site.url + path)
+        assert response is not None and response.status == (404 if name == "not-found" else 200)
+        assert await page.locator("html").get_attribute("lang") == lang
+        await check_accessibility(page, f"{name} ({lang})")
+        await screenshot(page, f"{name}-{lang}")
+    await page.goto(f"{site.url}/privacy")
+    await page.locator("input[type=email]").fill("someone@example.org")
+    await page.locator("form button[type=submit]").click()
+    await page.wait_for_load_state()
+    await check_accessibility(page, f"privacy-sent ({lang})")
+    await screenshot(page, f"privacy-sent-{lang}")
+    await context.close()
