@@ -62,14 +62,20 @@ def _decode(text: str, what: str) -> bytes:
 
 def seal_list(public_key: str, rows: Iterable[tuple[str, str | None, int]]) -> bytes:
     """The file for the holder of ``public_key``: rows are (name, region, signed at)."""
-    recipient = PublicKey(_decode(public_key, "public key"))
+    try:
+        box = SealedBox(PublicKey(_decode(public_key, "public key")))
+    except (CryptoError, RuntimeError, TypeError, ValueError):
+        raise ConsentKeyError("this is not a usable public key") from None
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(COLUMNS)
     for name, region, signed in rows:
         day = datetime.fromtimestamp(signed, UTC).date().isoformat()
         writer.writerow((name, region or "", day))
-    return MAGIC + SealedBox(recipient).encrypt(text.getvalue().encode())
+    try:
+        return MAGIC + box.encrypt(text.getvalue().encode())
+    except (CryptoError, RuntimeError):  # a low-order point, say
+        raise ConsentKeyError("this is not a usable public key") from None
 
 
 def open_list(private_key: str, data: bytes) -> str:

@@ -23,7 +23,8 @@ def _load(language: str) -> dict[str, str]:
         f"locale/{language}/LC_MESSAGES/{DOMAIN}.po")
     with resource.open("rb") as f:
         catalog = read_po(f, locale=language, domain=DOMAIN)
-    messages = {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+    # Entries a translation tool marked fuzzy await review: not shown, as gettext does.
+    messages = {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
     if not messages:
         raise RuntimeError(f"the {language} catalogue is empty")
     return messages

@@ -64,8 +64,11 @@ LIMIT_WINDOW = 3600  # rate limits count per hour
 # acct:node@<host> names the node itself in WebFinger (federation/documents.py).
 RESERVED_SLUGS = frozenset({"node"})
 CONSENTED_BATCH = 1000  # signatures opened at a time for the consented list
-# The receipt check's step after the offline ones: this node's log still holds it.
+# The receipt check's steps after the offline ones: the receipt's keys and policy are
+# the petition's roster's, and this node's log still holds it.
+STEP_ROSTER = "receipt-roster"
 STEP_STILL_IN_LOG = "receipt-still-in-log"
+PASS, FAIL, SKIP = "pass", "fail", "skip"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
@@ -621,6 +624,10 @@ class Node:
         addressee, encrypted to the organiser's ``public_key``; and how many there are.
 
         Only this node's signers: each hosting node holds its own, and exports them."""
+        try:
+            seal_list(public_key, [])  # a key that cannot be sealed to fails before the scan
+        except ConsentKeyError as e:
+            raise InputError(str(e), field="key") from None
         view = await self.petition(slug)
         record = view.record
         rows: list[tuple[str, str | None, int]] = []
@@ -638,26 +645,43 @@ class Node:
         except ConsentKeyError as e:
             raise InputError(str(e), field="key") from None
 
-    async def check_receipt(self, data: bytes) -> list[tuple[str, bool, str]]:
-        """A receipt's checks (spec §8), each as ``(step, passed, detail)``, in order:
-        every offline step of ``fedpetition verify-receipt``, then, for a receipt of one
-        of this node's logs, that the log it serves now still contains that checkpoint.
-        Stops at the first failure."""
+    async def check_receipt(self, data: bytes) -> list[tuple[str, str, str]]:
+        """A receipt's checks (spec §8), each as ``(step, status, detail)`` with status
+        pass, fail or skip, in order, stopping at the first failure: every offline
+        step of ``fedpetition verify-receipt``; then the keys and witness policy the
+        receipt carries against the petition's signed roster (§8.2), which a receipt
+        cannot vouch for by itself (skipped for a petition this node does not host);
+        then, for one of this node's logs, that the log it serves now still holds it."""
         try:
             receipt = Receipt.decode(data)
         except FedPetitionError as e:
-            return [(STEP_FORMAT, False, str(e))]
+            return [(STEP_FORMAT, FAIL, str(e))]
         try:
             checked = verify_receipt(receipt)
         except VerificationError as e:
             failed = e.step
             done = list(itertools.takewhile(lambda step: step != failed, RECEIPT_STEPS))
-            return [*((step, True, "") for step in done), (failed, False, e.reason)]
-        results = [(step, True, "") for step in RECEIPT_STEPS]
+            return [*((step, PASS, "") for step in done), (failed, FAIL, e.reason)]
+        results = [(step, PASS, "") for step in RECEIPT_STEPS]
         record = await self.storage.petition_by_petition_id(receipt.petition)
-        if record is None or receipt.log_key != self.signer.verifier_key():
-            return results  # another node's log: its own page checks that
+        if record is None:
+            return [*results, (STEP_ROSTER, SKIP, "this node does not host the petition")]
         view = await self.view_of(record)
+        host = receipt.log.split("/", 1)[0]
+        listed = next((h for h in view.roster.hosts if h.name == host), None)
+        policy = view.roster.policy
+        if listed is None or listed.key != receipt.log_key:
+            return [*results, (STEP_ROSTER, FAIL, f"the petition's roster does not list "
+                               f"{host} with the key that signed this checkpoint")]
+        if not set(map(str, receipt.witnesses)) <= set(map(str, policy.eligible(listed.key))):
+            return [*results, (STEP_ROSTER, FAIL, "the receipt names witnesses the petition's "
+                               "roster does not")]
+        if receipt.quorum < policy.quorum:
+            return [*results, (STEP_ROSTER, FAIL, f"the petition now requires {policy.quorum} "
+                               "witnesses: the signer's page gives a fresh receipt")]
+        results.append((STEP_ROSTER, PASS, ""))
+        if receipt.log_key != self.signer.verifier_key():
+            return results  # another host's log: its own node checks the rest
         old = checked.checkpoint
         try:
             latest, _ = open_log_checkpoint(view.log.published, view.log.origin,
@@ -670,8 +694,8 @@ class Node:
                                                                          reader))
             check_consistency(old, latest, proof)
         except FedPetitionError as e:
-            return [*results, (STEP_STILL_IN_LOG, False, str(e))]
-        return [*results, (STEP_STILL_IN_LOG, True, str(latest.size))]
+            return [*results, (STEP_STILL_IN_LOG, FAIL, str(e))]
+        return [*results, (STEP_STILL_IN_LOG, PASS, str(latest.size))]
 
     async def log_proof(self, petition: int, size: int,
                         compute: Callable[[tiles.TileHashReader], list[bytes]]) -> list[bytes]:

@@ -100,8 +100,10 @@ async def test_sign_confirm_receipt_check_withdraw(site: Site, browser: Any, tmp
     await page.set_input_files("input[type=file]", str(saved))
     await page.locator("form button[type=submit]").click()
     await page.wait_for_load_state()
+    assert await page.locator("[data-result]").get_attribute("data-result") == "ok"
     steps = page.locator("[data-step]")
-    assert await steps.count() >= 5
+    names = [await steps.nth(i).get_attribute("data-step") for i in range(await steps.count())]
+    assert names[-2:] == ["receipt-roster", "receipt-still-in-log"], names
     for i in range(await steps.count()):
         assert await steps.nth(i).get_attribute("data-status") == "pass", \
             await steps.nth(i).inner_text()
@@ -152,6 +154,9 @@ async def test_embeddable_counter_and_badge(site: Site, browser: Any) -> None:
     # Other sites may frame it: the page allows any ancestor; the petition page does not.
     assert "frame-ancestors *" in response.headers["content-security-policy"]
     assert "x-frame-options" not in response.headers
+    petition = await context.request.get(f"{site.url}/p/{SLUG}")
+    assert petition.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in petition.headers["content-security-policy"]
     assert await page.locator("a[target=_blank]").count() == 1
     await check_accessibility(page, "embed")
     await screenshot(page, "embed-fr")

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from fedpetition.cli import main
+from fedpetition.core.notes import Signer, sign_note
 from fedpetition.core.receipts import Receipt, verify_receipt
 from fedpetition.node import i18n, svg
 from fedpetition.node.app import SECURITY_HEADERS, make_app
@@ -748,8 +750,9 @@ async def test_the_consented_list_holds_only_those_who_consented(
     private = key_file.read_text()
     await login(env)
     page = f"/admin/p/{SLUG}"
-    refused = await post_form(env.client, page, f"{page}/consented", {"key": "not a key"})
-    assert refused.status == 400 and 'id="f-key-error"' in await refused.text()
+    for bad in ("not a key", "fpc1" + "A" * 43):  # the second: a low-order point
+        refused = await post_form(env.client, page, f"{page}/consented", {"key": bad})
+        assert refused.status == 400 and 'id="f-key-error"' in await refused.text()
     response = await post_form(env.client, page, f"{page}/consented", {"key": mine})
     assert response.status == 200
     disposition = response.headers["Content-Disposition"]
@@ -767,3 +770,61 @@ async def test_the_consented_list_holds_only_those_who_consented(
     assert main(["open-consented", str(tmp_path / "list.fpc"), "--key", str(key_file),
                  "--out", str(out)]) == 0
     assert out.read_text() == listing
+
+
+async def test_a_receipt_is_checked_against_the_petitions_roster(env: Env) -> None:
+    """A receipt holds together on its own even when its checkpoint was signed by a key
+    made up under the node's name: only the petition's roster tells. The receipt page
+    compares them, then checks the node's log still holds the entry."""
+    await create_petition(env.node)
+    path = await sign(env)
+    await post_form(env.client, path, f"{path}/confirm", {})
+    await env.node.sequencer.sequence_once()
+    token = path.rsplit("/", 1)[1]
+    genuine = await env.node.receipt(token)
+    assert genuine is not None
+    results = await env.node.check_receipt(genuine)
+    assert [(step, status) for step, status, _ in results] == [
+        ("receipt-format", "pass"), ("receipt-checkpoint", "pass"),
+        ("receipt-witnesses", "pass"), ("receipt-inclusion", "pass"),
+        ("receipt-commitment", "pass"), ("receipt-roster", "pass"),
+        ("receipt-still-in-log", "pass")]
+
+    receipt = Receipt.decode(genuine)
+    impostor = Signer.generate(receipt.log_key.name, b"\x07" * 32)
+    body = receipt.checkpoint.split("\n\n", 1)[0] + "\n"
+    forged = dataclasses.replace(receipt, log_key=impostor.verifier_key(),
+                                 checkpoint=sign_note(body, [impostor]))
+    verify_receipt(forged)  # the forgery holds together offline
+    results = await env.node.check_receipt(forged.encode())
+    assert results[-1][:2] == ("receipt-roster", "fail"), results
+    page = await post_receipt(env, forged.encode())
+    assert 'data-result="failed"' in page
+    assert 'data-step="receipt-roster" data-status="fail"' in page
+    assert 'data-result="ok"' in await post_receipt(env, genuine)
+
+
+async def post_receipt(env: Env, data: bytes) -> str:
+    status, html = await get(env.client, "/receipt")
+    assert status == 200
+    form = aiohttp.FormData()
+    form.add_field("csrf", csrf_of(html))
+    form.add_field("receipt", data, filename="receipt.fpr",
+                   content_type="application/octet-stream")
+    response = await env.client.post("/receipt", data=form)
+    assert response.status == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    return await response.text()
+
+
+async def test_the_embed_snippet_escapes_the_title(env: Env) -> None:
+    """The snippet is HTML to paste elsewhere: quotes in a title must come out as
+    &quot; in it, never close its attribute."""
+    await env.node.create_petition(None, {
+        "slug": "quoted", "languages": ["en"], "title": 'Say "no" onmouseover="alert(1)',
+        "text": "Text.", "addressee": "Someone", "deadline": int(time.time()) + 86400})
+    status, html = await get(env.client, "/p/quoted?lang=en")
+    assert status == 200
+    snippet = html.split("<pre><code>&lt;iframe", 1)[1].split("</code></pre>", 1)[0]
+    # Escaped twice: once as HTML to paste, once to show it on this page.
+    assert "Say &amp;quot;no&amp;quot; onmouseover=&amp;quot;alert(1)" in snippet, snippet

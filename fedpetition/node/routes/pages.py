@@ -9,6 +9,7 @@ follow the links in mails.
 from __future__ import annotations
 
 import hmac
+import html
 import itertools
 import json
 import logging
@@ -343,8 +344,7 @@ def _petition(
         regions=view.log.stats.regions(),
         bundle=bundle if federated is None else None,
         verify_command=verify_command,
-        embed_url=node.url(f"/p/{slug}/embed"),
-        badge_url=node.url(f"/p/{slug}/badge.svg"),
+        embed_snippet=_embed_snippet(node, view, request_language(request)),
         federated=federated,
         host_links=hosts,
         values=values or {},
@@ -355,6 +355,17 @@ def _petition(
 async def petition_page(request: web.Request) -> web.Response:
     view = await request.app[NODE].petition(request.match_info["slug"])
     return _petition(request, view)
+
+
+def _embed_snippet(node: Node, view: PetitionView, lang: str) -> str:
+    """The HTML other sites paste to show the counter (as text: the page escapes it
+    once more when it shows it)."""
+    slug = view.record.slug
+    title = html.escape(view.latest.title[shown_language(view.latest, lang)], quote=True)
+    embed = html.escape(node.url(f"/p/{slug}/embed"), quote=True)
+    badge_url = html.escape(node.url(f"/p/{slug}/badge.svg"), quote=True)
+    return (f'<iframe src="{embed}" title="{title}" width="320" height="160"></iframe>\n'
+            f'<img src="{badge_url}" alt="{title}">')
 
 
 def _count(request: web.Request, view: PetitionView) -> int:
@@ -422,7 +433,7 @@ async def badge(request: web.Request) -> web.Response:
     body = svg.badge(i18n.t(lang, "embed.count"), format_number(lang, _count(request, view)),
                      title)
     return web.Response(text=body, content_type="image/svg+xml", charset="utf-8", headers={
-        "Cache-Control": "public, max-age=60", "Vary": "Accept-Language",
+        "Cache-Control": "public, max-age=60", "Vary": "Accept-Language, Cookie",
         "Content-Security-Policy": "default-src 'none'",
         "Cross-Origin-Resource-Policy": "cross-origin"})
 
@@ -912,6 +923,10 @@ async def consented(request: web.Request, organiser: Organiser) -> web.Response:
     node = request.app[NODE]
     slug = request.match_info["slug"]
     data = await read_form(request)
+    owner = (await node.petition(slug)).record.organiser_id
+    if owner is not None and owner != organiser.id:
+        raise InputError("only the petition's organiser may export its names", status=403,
+                         code="forbidden")
     try:
         sealed, count = await node.consented_list(slug, form_value(data, "key"))
     except InputError as e:
@@ -921,8 +936,8 @@ async def consented(request: web.Request, organiser: Organiser) -> web.Response:
         form = PetitionForm.of(view.record.slug, view.latest, _offered(view.latest))
         return _admin_form(request, organiser, form, status=400, view=view,
                            errors={"key": "form.error.key"})
-    log.info("organiser exported the consented list of %s (%d names, encrypted)", slug,
-             count)
+    log.info("organiser %d exported the consented list of %s (%d names, encrypted)",
+             organiser.id, slug, count)
     return web.Response(body=sealed, content_type="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="consented-{slug}.fpc"',
         "Cache-Control": "no-store"})
