@@ -200,7 +200,7 @@ class DataKey:
       must recognise later.
     """
 
-    __slots__ = ("_aead", "_index_key", "_master", "_nullifier_key", "_token_key")
+    __slots__ = ("_aead", "_index_key", "_master", "_nullifier_key", "_oprf_pairs", "_token_key")
 
     def __init__(self, master: bytes) -> None:
         if not isinstance(master, bytes) or len(master) != DATA_KEY_BYTES:
@@ -210,6 +210,7 @@ class DataKey:
         self._index_key = _hkdf(master, INFO_EMAIL_INDEX)
         self._nullifier_key = _hkdf(master, INFO_NULLIFIER)
         self._token_key = _hkdf(master, INFO_TOKEN)
+        self._oprf_pairs: dict[str, tuple[bytes, bytes]] = {}
 
     def __repr__(self) -> str:
         return "DataKey(<secret>)"
@@ -255,10 +256,15 @@ class DataKey:
     def oprf_key_pair(self, petition_id: str) -> tuple[bytes, bytes]:
         """This node's VOPRF key pair (skS, pkS) for a petition it starts (spec §4.4).
 
-        Derived, never stored: the same data key gives the same key again, and the
-        public key goes into the petition's signed versions.
+        Derived, never stored on disk: the same data key gives the same key again, and
+        the public key goes into the petition's signed versions. Kept in memory once
+        derived (a scalar multiplication, on every confirmation otherwise).
         """
-        return petition_key_pair(self._nullifier_key, petition_id)
+        pair = self._oprf_pairs.get(petition_id)
+        if pair is None:
+            pair = self._oprf_pairs[petition_id] = petition_key_pair(self._nullifier_key,
+                                                                     petition_id)
+        return pair
 
     def mac(self, purpose: bytes, data: bytes) -> bytes:
         """A 32-byte tag over ``data`` for one ``purpose`` (e.g. b"csrf")."""

@@ -565,6 +565,11 @@ async def test_admin_create_edit_close_logout(env: Env) -> None:
     assert 'value="10, 1000"' in html
     edited = {**form, "title_en": "A bigger library"}
     del edited["slug"]
+    # Previewing an edit shows it and publishes no new version.
+    response = await post_form(client, "/admin/p/new-library", "/admin/p/new-library",
+                               {**edited, "action": "preview"}, allow_redirects=False)
+    assert response.status == 200 and "A bigger library" in await response.text()
+    assert len((await env.node.petition("new-library")).versions) == 1
     response = await post_form(
         client, "/admin/p/new-library", "/admin/p/new-library", edited, allow_redirects=False
     )
