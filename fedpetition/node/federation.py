@@ -926,7 +926,8 @@ class Federation:
     def verification(self, view: PetitionView) -> Verified:
         """The latest verification of the petition from its published logs, and a new
         one started in the background if there is none or it is older than
-        :data:`VERIFY_MAX_AGE` (at most one at a time per petition: it is costly)."""
+        :data:`VERIFY_MAX_AGE` (one at a time per petition, and one thread for them all:
+        each reads every hosting node's published files)."""
         record = view.record
         current = self._verified.get(record.id) or Verified()
         stale = current.finished is None or self.clock() - current.finished > VERIFY_MAX_AGE
