@@ -833,3 +833,20 @@ async def test_the_embed_snippet_escapes_the_title(env: Env) -> None:
     snippet = html.split("<pre><code>&lt;iframe", 1)[1].split("</code></pre>", 1)[0]
     # Escaped twice: once as HTML to paste, once to show it on this page.
     assert "Say &amp;quot;no&amp;quot; onmouseover=&amp;quot;alert(1)" in snippet, snippet
+
+
+def test_the_counter_says_when_it_shows_only_this_nodes_count() -> None:
+    """Until the federated total is known, a co-hosted petition's embed and badge show
+    this node's count as a lower bound, never as the petition's total."""
+    from types import SimpleNamespace
+
+    summaries = [{"total": None}, {"total": 42}]
+    federation = SimpleNamespace(summary=lambda view: summaries[0])
+    request = SimpleNamespace(app={pages.NODE: SimpleNamespace(federation=federation)})
+    view = SimpleNamespace(count=5, roster=SimpleNamespace(hosts=["a", "b"]),
+                           record=SimpleNamespace(is_local=True))
+    assert pages._count(request, view) == (5, False)  # type: ignore[arg-type]
+    summaries.pop(0)
+    assert pages._count(request, view) == (42, True)  # type: ignore[arg-type]
+    view.roster.hosts = ["a"]
+    assert pages._count(request, view) == (5, True)  # type: ignore[arg-type]

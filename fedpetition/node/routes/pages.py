@@ -368,14 +368,16 @@ def _embed_snippet(node: Node, view: PetitionView, lang: str) -> str:
             f'<img src="{badge_url}" alt="{title}">')
 
 
-def _count(request: web.Request, view: PetitionView) -> int:
-    """The count shown to the public: the federated one once known, else the node's."""
+def _count(request: web.Request, view: PetitionView) -> tuple[int, bool]:
+    """The count shown to other sites, and whether it is the whole petition's: the
+    federated count once known; until then this node's, which is a lower bound."""
     federation = request.app[NODE].federation
     if federation is not None and (len(view.roster.hosts) > 1 or not view.record.is_local):
         total = federation.summary(view)["total"]
         if total is not None:
-            return int(total)
-    return view.count
+            return int(total), True
+        return view.count, False
+    return view.count, True
 
 
 async def check_page(request: web.Request) -> web.Response:
@@ -414,9 +416,9 @@ async def embed_page(request: web.Request) -> web.Response:
     """The counter other sites put in an iframe: the count, progress, a link to sign."""
     node = request.app[NODE]
     view = await node.petition(request.match_info["slug"])
-    total = _count(request, view)
+    total, complete = _count(request, view)
     response = render(
-        request, "embed.html", view=view, total=total,
+        request, "embed.html", view=view, total=total, complete=complete,
         next_threshold=next((n for n in view.latest.thresholds if n > total), None),
         petition_url=node.url(f"/p/{view.record.slug}"))
     response.headers["Content-Security-Policy"] = EMBED_CSP
@@ -430,8 +432,9 @@ async def badge(request: web.Request) -> web.Response:
     view = await node.petition(request.match_info["slug"])
     lang = request_language(request)
     title = view.latest.title[shown_language(view.latest, lang)]
-    body = svg.badge(i18n.t(lang, "embed.count"), format_number(lang, _count(request, view)),
-                     title)
+    total, complete = _count(request, view)
+    shown = format_number(lang, total) if complete else "≥ " + format_number(lang, total)
+    body = svg.badge(i18n.t(lang, "embed.count"), shown, title)
     return web.Response(text=body, content_type="image/svg+xml", charset="utf-8", headers={
         "Cache-Control": "public, max-age=60", "Vary": "Accept-Language, Cookie",
         "Content-Security-Policy": "default-src 'none'",
