@@ -94,7 +94,7 @@ from fedpetition.federation.peers import Peers
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.federation import Federation
-from fedpetition.node.mail import Mail
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.sequencer import PetitionLog, encode_state
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
@@ -149,32 +149,13 @@ async def wait_for(what: str, check: Callable[[], Awaitable[bool]],
     return time.monotonic() - began
 
 
-class MailSink:
-    """The nodes' mailer: keeps the mails (the SMTP path is the node benchmark's)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Mail] = []
-
-    async def send(self, mail: Mail) -> None:
-        self.sent.append(mail)
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    def last_token(self, to: str) -> str:
-        for mail in reversed(self.sent):
-            if mail.to == to:
-                return mail.links[0].rsplit("/", 1)[1]
-        raise RuntimeError(f"no mail to {to}")
-
-
 @dataclass
 class BenchNode:
     """A real node served on a loopback port (as tests/federation/nodes.py runs them)."""
 
     folder: Path
     sock: socket.socket
-    mail: MailSink = field(default_factory=MailSink)
+    mail: MemoryMailer = field(default_factory=MemoryMailer)
     token: str = ""
     node: Node | None = None
     runner: web.AppRunner | None = None

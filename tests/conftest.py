@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -195,3 +196,22 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+# -- running nodes -----------------------------------------------------------------
+@pytest.fixture
+async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[Any]]:
+    """Two running nodes (tests/federation/nodes.py) on the backend under test."""
+    from tests.federation.nodes import running_nodes
+
+    async with running_nodes(tmp_path, 2, databases=databases) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+async def three(tmp_path: Path, databases: Databases) -> AsyncIterator[list[Any]]:
+    """Three running nodes (tests/federation/nodes.py) on the backend under test."""
+    from tests.federation.nodes import running_nodes
+
+    async with running_nodes(tmp_path, 3, databases=databases) as nodes:
+        yield nodes

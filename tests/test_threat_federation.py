@@ -16,7 +16,6 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,8 @@ from fedpetition.federation import httpsig
 from fedpetition.federation.documents import actor_document
 from fedpetition.verify.http import verify_live
 from tests.conftest import Databases
-from tests.federation.nodes import RunningNode, make_nodes, wait_for
+from tests.federation.nodes import RunningNode, running_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
-
-
-@pytest.fixture
-async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2, databases=databases)
-    yield nodes
-    for running in nodes:
-        await running.stop()
 
 
 def petition_id(origin: RunningNode) -> str:
@@ -204,8 +195,7 @@ async def test_threat_one_signer_on_two_petitions_leaves_no_common_value_in_the_
     """The same address signs two petitions of one node: the two sign entries share no
     nullifier and no commitment (per-petition VOPRF keys and inputs, fresh salts).
     What stays common is metadata: the host, the hour and the region."""
-    (node,) = await make_nodes(tmp_path, 1, databases=databases)
-    try:
+    async with running_nodes(tmp_path, 1, databases=databases) as (node,):
         slugs = [SLUG, "quiet-streets"]
         for slug in slugs:
             await node.create_petition(slug)
@@ -223,8 +213,6 @@ async def test_threat_one_signer_on_two_petitions_leaves_no_common_value_in_the_
         assert first[0].commitment != second[0].commitment
         assert first[0].region == second[0].region  # "FR-IDF", as both signed
         assert abs(first[0].time - second[0].time) <= 3600  # the same or the next hour
-    finally:
-        await node.stop()
 
 
 # --------------------------------------------------------------------------- invented entries

@@ -7,8 +7,6 @@ import dataclasses
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +16,7 @@ from fedpetition.federation import activities as acts
 from fedpetition.federation.fetch import Fetcher, ForbiddenAddressError
 from fedpetition.federation.peers import Peers
 from fedpetition.node.federation import EVALUATE_PATH, WITNESS_PATH
-from tests.conftest import Databases
-from tests.federation.nodes import RunningNode, make_nodes, wait_for
+from tests.federation.nodes import RunningNode, wait_for
 from tests.federation.test_attacks import post_inbox, signed_by
 from tests.federation.test_federation import SLUG, co_host
 
@@ -37,14 +34,6 @@ async def test_threat_evaluate_and_witness_requests_go_through_the_guarded_fetch
                 await peers.post(f"https://{host}{path}", b"{}", "application/json")
     finally:
         await fetcher.close()
-
-
-@pytest.fixture
-async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2, databases=databases)
-    yield nodes
-    for running in nodes:
-        await running.stop()
 
 
 async def test_threat_an_origin_cannot_fork_a_version_a_host_holds(

@@ -263,6 +263,35 @@ class Mailer(Protocol):
         ...
 
 
+class MemoryMailer:
+    """Keeps every mail in memory instead of sending it: for tests, benchmarks and
+    simulations, where mails are read back by their recipient."""
+
+    def __init__(self) -> None:
+        self.sent: list[Mail] = []
+
+    async def send(self, mail: Mail) -> None:
+        self.sent.append(mail)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def last_link(self, to: str) -> str:
+        """The first link of the latest mail to ``to``."""
+        for mail in reversed(self.sent):
+            if mail.to == to:
+                return mail.links[0]
+        raise LookupError(f"no mail to {to}")
+
+    def last_token(self, to: str) -> str:
+        """The token ending that link (``/s/<token>``)."""
+        return self.last_link(to).rsplit("/", 1)[1]
+
+    def last_path(self) -> str:
+        """The path of the link in the latest mail (the node's public URL stripped)."""
+        return re.sub(r"^https?://[^/]+", "", self.sent[-1].links[0])
+
+
 class OutboxMailer:
     """Writes each mail to ``folder`` as an ``.eml`` file, for nodes without SMTP.
 

@@ -10,8 +10,9 @@ peers be loopback addresses is on, as in ``nodes/``; nothing else is relaxed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,13 @@ from fedpetition.core.log import LogAppender
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.federation import Federation
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.sequencer import encode_state
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
 from fedpetition.node.storage import LogRecord
 from tests.conftest import Databases
-from tests.node.conftest import PASSWORD, MailSink, free_port
+from tests.node.conftest import PASSWORD, free_port
 
 # Faster than the defaults, so that tests take seconds.
 FAST = {
@@ -43,7 +45,7 @@ class RunningNode:
     folder: Path
     port: int
     token: str
-    mail: MailSink
+    mail: MemoryMailer
     node: Node | None = None
     runner: web.AppRunner | None = None
 
@@ -157,13 +159,25 @@ async def make_nodes(tmp_path: Path, count: int, *, accept: str = '["*"]',
             assert old in text, old
             text = text.replace(old, new)
         config.write_text(text)
-        sink = MailSink()
+        sink = MemoryMailer()
         running = RunningNode(folder, port, "", sink)
         await running.start()
         assert running.node is not None
         running.token = await running.node.create_organiser("alice", PASSWORD)
         nodes.append(running)
     return nodes
+
+
+@contextlib.asynccontextmanager
+async def running_nodes(tmp_path: Path, count: int, *, accept: str = '["*"]',
+                        databases: Databases | None = None) -> AsyncIterator[list[RunningNode]]:
+    """:func:`make_nodes`, stopped again on the way out."""
+    nodes = await make_nodes(tmp_path, count, accept=accept, databases=databases)
+    try:
+        yield nodes
+    finally:
+        for running in nodes:
+            await running.stop()
 
 
 async def wait_for(what: str, check: Callable[[], Awaitable[bool]], timeout: float = 20.0

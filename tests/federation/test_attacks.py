@@ -24,17 +24,9 @@ from fedpetition.federation import httpsig
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
 from fedpetition.verify.http import HttpSource, verify_live
 from tests.conftest import Databases
-from tests.federation.nodes import RunningNode, make_nodes, wait_for
+from tests.federation.nodes import RunningNode, running_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
 from tests.node.conftest import free_port
-
-
-@pytest.fixture
-async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2, databases=databases)
-    yield nodes
-    for running in nodes:
-        await running.stop()
 
 
 async def post_inbox(target: RunningNode, body: bytes, headers: dict[str, str]
@@ -273,8 +265,7 @@ async def test_a_host_inflating_its_log_with_malformed_entries_is_caught(
 
 async def test_a_node_down_for_a_while_gets_everything_when_it_returns(
         tmp_path: Path, databases: Databases) -> None:
-    nodes = await make_nodes(tmp_path, 3, databases=databases)
-    try:
+    async with running_nodes(tmp_path, 3, databases=databases) as nodes:
         a, b, c = nodes
         await co_host(nodes)
         await wait_for("a first agreement", lambda: all_counts(nodes, 0))
@@ -303,9 +294,6 @@ async def test_a_node_down_for_a_while_gets_everything_when_it_returns(
                         for n in nodes])
 
         await wait_for("every queued delivery to arrive", drained)
-    finally:
-        for running in nodes:
-            await running.stop()
 
 
 async def test_deliveries_queued_by_a_node_survive_its_restart(two: list[RunningNode]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,17 +16,9 @@ from fedpetition.federation.documents import NODEINFO_21_PROFILE
 from fedpetition.verify.archive import ZipSource
 from fedpetition.verify.http import verify_live
 from tests.conftest import Databases
-from tests.federation.nodes import RunningNode, make_nodes, wait_for
+from tests.federation.nodes import RunningNode, running_nodes, wait_for
 
 SLUG = "clean-air"
-
-
-@pytest.fixture
-async def three(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 3, databases=databases)
-    yield nodes
-    for running in nodes:
-        await running.stop()
 
 
 async def co_host(nodes: list[RunningNode]) -> str:
@@ -123,8 +114,7 @@ async def test_three_nodes_co_host_witness_and_agree_on_the_tally(
 
 async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywhere(
         tmp_path: Path, databases: Databases) -> None:
-    nodes = await make_nodes(tmp_path, 2, databases=databases)
-    try:
+    async with running_nodes(tmp_path, 2, databases=databases) as nodes:
         origin, host = nodes
         url = await co_host(nodes)
         # Only the origin changes a petition.
@@ -162,9 +152,6 @@ async def test_new_versions_reach_the_hosts_and_a_closed_petition_closes_everywh
         status, error = await host.request("POST", f"/api/petitions/{SLUG}/signatures",
                                            json={"name": "Too Late", "email": "x@example.org"})
         assert (status, error["error"]) == (409, "closed")
-    finally:
-        for running in nodes:
-            await running.stop()
 
 
 async def test_discovery_documents(three: list[RunningNode]) -> None:

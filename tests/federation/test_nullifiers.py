@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,8 @@ from fedpetition.core.documents import EvaluationCounts, SignedDocument
 from fedpetition.core.nullifiers import petition_key_pair
 from fedpetition.node.keys import DataKey
 from tests.conftest import Databases
-from tests.federation.nodes import RunningNode, make_nodes, wait_for
+from tests.federation.nodes import RunningNode, running_nodes, wait_for
 from tests.federation.test_federation import SLUG, all_counts, co_host
-
-
-@pytest.fixture
-async def two(tmp_path: Path, databases: Databases) -> AsyncIterator[list[RunningNode]]:
-    nodes = await make_nodes(tmp_path, 2, databases=databases)
-    yield nodes
-    for running in nodes:
-        await running.stop()
 
 
 async def awaiting(node: RunningNode) -> int:
@@ -80,8 +71,7 @@ async def signed_counts(origin: RunningNode) -> dict[str, int]:
 
 
 async def test_only_a_host_gets_evaluations(tmp_path: Path, databases: Databases) -> None:
-    nodes = await make_nodes(tmp_path, 3, databases=databases)
-    try:
+    async with running_nodes(tmp_path, 3, databases=databases) as nodes:
         origin, host, stranger = nodes
         await co_host([origin, host])
         _, blinded = voprf.blind(b"any input")
@@ -116,6 +106,3 @@ async def test_only_a_host_gets_evaluations(tmp_path: Path, databases: Databases
         # Only the origin publishes counts.
         status, _ = await host.request("GET", f"/petitions/{SLUG}/evaluations")
         assert status == 404
-    finally:
-        for running in nodes:
-            await running.stop()

@@ -19,34 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
-from fedpetition.node.mail import Mail
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node
 from tests.conftest import Databases
 
 PASSWORD = "correct horse battery staple"
-
-
-class MailSink:
-    """A mailer that keeps what it sends (the SMTP path has its own tests)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Mail] = []
-
-    async def send(self, mail: Mail) -> None:
-        self.sent.append(mail)
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    def last_link(self, to: str) -> str:
-        for mail in reversed(self.sent):
-            if mail.to == to:
-                return mail.links[0]
-        raise AssertionError(f"no mail to {to}")
-
-    def last_token(self, to: str) -> str:
-        return self.last_link(to).rsplit("/", 1)[1]
 
 
 def free_port() -> int:
@@ -59,7 +37,7 @@ def free_port() -> int:
 class NodeHarness:
     node: Node
     client: TestClient[Any, Any]
-    mail: MailSink
+    mail: MemoryMailer
     token: str  # an organiser's API token
     folder: Path
     port: int
@@ -108,7 +86,7 @@ async def harness(tmp_path: Path, databases: Databases) -> AsyncIterator[NodeHar
     config_path = await init_node(tmp_path / "node", name, f"http://{name}", listen_port=port,
                                   database_url=databases.new())
     node = await build_node(load_config(config_path))
-    sink = MailSink()
+    sink = MemoryMailer()
     node.mailer = sink
     token = await node.create_organiser("alice", PASSWORD)
     app = make_app(node, background=False)

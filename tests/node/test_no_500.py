@@ -35,11 +35,12 @@ from yarl import URL
 
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node, SignatureForm
 from tests.conftest import BACKENDS, POSTGRES_ENV, Databases
 
-from .conftest import PASSWORD, MailSink, NodeHarness, free_port
+from .conftest import PASSWORD, NodeHarness, free_port
 
 SLUG = "clean-air"
 EXAMPLES = 300
@@ -338,7 +339,7 @@ async def make_node(folder: Path, database: str | None = None) -> tuple[Node, Co
     config = await init_node(folder, name, f"http://{name}", listen_port=port,
                              database_url=database)
     node = await build_node(load_config(config))
-    sink = MailSink()
+    sink = MemoryMailer()
     node.mailer = sink
     ctx = Context(node_name=name)
     ctx.organiser = await node.create_organiser("alice", PASSWORD)

@@ -27,7 +27,7 @@ from fedpetition.node.app import SECURITY_HEADERS, make_app
 from fedpetition.node.config import load_config, render_default_config
 from fedpetition.node.consented import ConsentKeyError, new_key_pair, open_list
 from fedpetition.node.keys import create_data_key, create_node_key
-from fedpetition.node.mail import Mail
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.routes import pages
 from fedpetition.node.service import InputError, Node
 from fedpetition.node.storage import open_storage
@@ -36,21 +36,6 @@ from tests.conftest import Databases
 
 EMAIL = "camille.signer@example.org"
 SLUG = "save-the-park"
-
-
-class MemoryMailer:
-    def __init__(self) -> None:
-        self.sent: list[Mail] = []
-
-    async def send(self, mail: Mail) -> None:
-        self.sent.append(mail)
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    def last_path(self) -> str:
-        """The path of the link in the last mail (the node's public URL stripped)."""
-        return re.sub(r"^https?://[^/]+", "", self.sent[-1].links[0])
 
 
 @dataclasses.dataclass

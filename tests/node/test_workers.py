@@ -21,13 +21,14 @@ from fedpetition.core.verification import Verification
 from fedpetition.node.app import make_app
 from fedpetition.node.config import load_config
 from fedpetition.node.errors import StorageError
+from fedpetition.node.mail import MemoryMailer
 from fedpetition.node.server import build_node, init_node
 from fedpetition.node.service import Node, SignatureForm
 from fedpetition.node.storage.base import COUNTED, WITHDRAWN
 from fedpetition.verify.archive import ZipSource
 from tests.conftest import Databases
 
-from .conftest import MailSink, free_port
+from .conftest import free_port
 
 SLUG = "two-workers"
 
@@ -41,7 +42,7 @@ async def pair(tmp_path: Path, databases: Databases) -> AsyncIterator[tuple[Node
     nodes = []
     for _ in range(2):
         node = await build_node(load_config(config))
-        node.mailer = MailSink()
+        node.mailer = MemoryMailer()
         nodes.append(node)
     first, second = nodes
     await first.create_petition(None, {
@@ -56,7 +57,7 @@ async def pair(tmp_path: Path, databases: Databases) -> AsyncIterator[tuple[Node
 
 async def confirmed(node: Node, email: str) -> str:
     await node.sign(SLUG, SignatureForm("Worker Test", email, "FR"), "test")
-    assert isinstance(node.mailer, MailSink)
+    assert isinstance(node.mailer, MemoryMailer)
     token = node.mailer.last_token(email)
     await node.confirm(token, "test")
     return token
