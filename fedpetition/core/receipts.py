@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import encoding, merkle, names
+from .documents import HostRoster
 from .entries import PrivateRecord, SignEntry, commitment, parse_entry
 from .errors import DecodeError, FedPetitionError, VerificationError
 from .log import open_log_checkpoint
@@ -27,6 +28,8 @@ STEP_WITNESSES = "receipt-witnesses"
 STEP_INCLUSION = "receipt-inclusion"
 STEP_COMMITMENT = "receipt-commitment"
 RECEIPT_STEPS = (STEP_FORMAT, STEP_CHECKPOINT, STEP_WITNESSES, STEP_INCLUSION, STEP_COMMITMENT)
+# Beyond the receipt itself (§8.2): its keys and witness policy are the petition's.
+STEP_ROSTER = "receipt-roster"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,26 @@ def verify_receipt(receipt: Receipt) -> CheckedReceipt:
         raise VerificationError(STEP_COMMITMENT,
                                 "salt and private record do not open the entry's commitment")
     return CheckedReceipt(receipt, checkpoint, entry, record, tuple(cosigners))
+
+
+def check_roster(receipt: Receipt, roster: HostRoster) -> None:
+    """Raise VerificationError (``receipt-roster``) unless the receipt's log key is the
+    one the petition's signed roster lists for its host, its witnesses are among the
+    roster's, and its quorum is at least the roster's (spec §8.2): a receipt alone
+    cannot vouch for the keys it carries."""
+    host = receipt.log.split("/", 1)[0]
+    listed = next((h for h in roster.hosts if h.name == host), None)
+    if listed is None or listed.key != receipt.log_key:
+        raise VerificationError(STEP_ROSTER, f"the petition's roster does not list {host} "
+                                "with the key that signed this checkpoint", log=receipt.log)
+    policy = roster.policy
+    if not set(map(str, receipt.witnesses)) <= set(map(str, policy.eligible(listed.key))):
+        raise VerificationError(STEP_ROSTER, "the receipt names witnesses the petition's "
+                                "roster does not", log=receipt.log)
+    if receipt.quorum < policy.quorum:
+        raise VerificationError(STEP_ROSTER, f"the petition now requires {policy.quorum} "
+                                "witnesses: the signer's page gives a fresh receipt",
+                                log=receipt.log)
 
 
 def check_consistency(

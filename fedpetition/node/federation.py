@@ -986,6 +986,7 @@ class Federation:
             if view.hosting:
                 hosting.append(view)
         for view in hosting:
+            self._published_under[view.record.id] = view.record.roster  # nothing to reconcile
             self._schedule_publish(view.log)
 
         async def follow() -> None:  # peers may be slow or away: never hold the sequencer

@@ -39,8 +39,10 @@ from fedpetition.core.notes import Checkpoint, Signer
 from fedpetition.core.receipts import (
     RECEIPT_STEPS,
     STEP_FORMAT,
+    STEP_ROSTER,
     Receipt,
     check_consistency,
+    check_roster,
     verify_receipt,
 )
 from fedpetition.node import i18n
@@ -64,9 +66,7 @@ LIMIT_WINDOW = 3600  # rate limits count per hour
 # acct:node@<host> names the node itself in WebFinger (federation/documents.py).
 RESERVED_SLUGS = frozenset({"node"})
 CONSENTED_BATCH = 1000  # signatures opened at a time for the consented list
-# The receipt check's steps after the offline ones: the receipt's keys and policy are
-# the petition's roster's, and this node's log still holds it.
-STEP_ROSTER = "receipt-roster"
+# The receipt check's step after the roster's: this node's log still holds it.
 STEP_STILL_IN_LOG = "receipt-still-in-log"
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -667,18 +667,10 @@ class Node:
         if record is None:
             return [*results, (STEP_ROSTER, SKIP, "this node does not host the petition")]
         view = await self.view_of(record)
-        host = receipt.log.split("/", 1)[0]
-        listed = next((h for h in view.roster.hosts if h.name == host), None)
-        policy = view.roster.policy
-        if listed is None or listed.key != receipt.log_key:
-            return [*results, (STEP_ROSTER, FAIL, f"the petition's roster does not list "
-                               f"{host} with the key that signed this checkpoint")]
-        if not set(map(str, receipt.witnesses)) <= set(map(str, policy.eligible(listed.key))):
-            return [*results, (STEP_ROSTER, FAIL, "the receipt names witnesses the petition's "
-                               "roster does not")]
-        if receipt.quorum < policy.quorum:
-            return [*results, (STEP_ROSTER, FAIL, f"the petition now requires {policy.quorum} "
-                               "witnesses: the signer's page gives a fresh receipt")]
+        try:
+            check_roster(receipt, view.roster)
+        except VerificationError as e:
+            return [*results, (STEP_ROSTER, FAIL, e.reason)]
         results.append((STEP_ROSTER, PASS, ""))
         if receipt.log_key != self.signer.verifier_key():
             return results  # another host's log: its own node checks the rest
