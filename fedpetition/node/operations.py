@@ -20,7 +20,6 @@ PostgreSQL node (docs/operations.md).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -33,7 +32,7 @@ from fedpetition.node.config import NodeConfig
 from fedpetition.node.errors import ConfigError, NodeError
 from fedpetition.node.storage import Storage, open_storage, storage_for
 from fedpetition.node.storage.base import EXPORT_TABLES
-from fedpetition.node.storage.sqlite import SQLiteStorage
+from fedpetition.node.storage.sqlite import SQLiteStorage, backup_file
 
 EXPORT_FORMAT = "fedpetition-export/v1"
 CHUNK = 1000  # rows per chunk
@@ -181,23 +180,7 @@ def backup_sqlite(config: NodeConfig, out: Path) -> int:
         raise ConfigError(f"no database at {source_path}")
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent} is not a folder")
-    source = sqlite3.connect(source_path)
-    target = sqlite3.connect(out)
-    done = False
-    try:
-        source.backup(target)
-        pages = int(target.execute("PRAGMA page_count").fetchone()[0])
-        if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise NodeError("the copy fails SQLite's integrity check")
-        done = True
-        return pages
-    except sqlite3.Error as e:
-        raise NodeError(f"backup failed: {e}") from None
-    finally:
-        target.close()
-        source.close()
-        if not done:
-            out.unlink(missing_ok=True)
+    return backup_file(source_path, out)
 
 
 __all__ = ["EXPORT_FORMAT", "TransferError", "backup_sqlite", "export_node", "import_node",

@@ -327,8 +327,7 @@ def _petition(
         hosts = {h.name: federation.peers.base_of(h.name) + "/" for h in view.roster.hosts}
         verify_command = f"fedpetition verify {federation.petition_url(view.record)}"
     # Thresholds are the petition's, so progress is measured on the federated count.
-    progress = view.count if federated is None or federated["total"] is None \
-        else federated["total"]
+    progress, _ = _count(request, view)
     return render(
         request,
         "petition.html",

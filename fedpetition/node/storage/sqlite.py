@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fedpetition.core.witness import Evidence
@@ -861,3 +862,26 @@ def _statements(script: str) -> list[str]:
     """Split a migration into statements (our migrations have no ';' in literals)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def backup_file(source_path: Path, out: Path) -> int:
+    """Copy a live database file consistently with SQLite's online backup API (a copy
+    of one moment, the WAL's committed writes in it); check the copy's integrity and
+    return its pages. A failed copy is removed."""
+    source = sqlite3.connect(source_path)
+    target = sqlite3.connect(out)
+    done = False
+    try:
+        source.backup(target)
+        pages = int(target.execute("PRAGMA page_count").fetchone()[0])
+        if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise NodeError("the copy fails SQLite's integrity check")
+        done = True
+        return pages
+    except sqlite3.Error as e:
+        raise NodeError(f"backup failed: {e}") from None
+    finally:
+        target.close()
+        source.close()
+        if not done:
+            out.unlink(missing_ok=True)
