@@ -7,12 +7,16 @@ no traceback reaches the user for bad input.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Sequence
+
+# numpy (the verifier's columns) loads OpenBLAS, which starts a thread per core
+# at import and is never used here: one thread, before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fedpetition import __version__
 from fedpetition.core.bundle import FileSource
@@ -20,12 +24,11 @@ from fedpetition.core.errors import FedPetitionError, VerificationError
 from fedpetition.core.notes import VerifierKey
 from fedpetition.core.receipts import RECEIPT_STEPS, Receipt, check_consistency, verify_receipt
 from fedpetition.core.verification import Verification, unreadable_report
-from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter, ZipSource
-from fedpetition.verify.http import HttpSource, download, latest_consistency
 from fedpetition.verify.parallel import default_workers, zip_runner
 from fedpetition.verify.render import ProgressBar, flag_line, one_line, print_json, print_text
 
+T = TypeVar("T")
 EXIT_OK, EXIT_FAILED = 0, 1
 EXIT_FLAGGED = 3  # verified, but the report raises a flag (spec §11.7, §11.9)
 STEP_ONLINE = "receipt-consistency"  # argparse exits 2 on a usage error
@@ -35,7 +38,16 @@ class CommandError(Exception):
     """A one-line reason to stop with a non-zero exit."""
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a node command's coroutine (asyncio is imported only by the commands that use it)."""
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from fedpetition.simulate import SimulationSpec, simulate
+
     spec = SimulationSpec(args.nodes, args.signatures, args.duplicates, args.withdrawals,
                           args.seed)
     try:
@@ -81,6 +93,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             source: FileSource
             path = source_arg
             if source_arg.startswith(("http://", "https://")):
+                from fedpetition.verify.http import HttpSource, download
+
                 if source_arg.split("?", 1)[0].endswith(".zip"):
                     spool = stack.enter_context(download(source_arg))
                     path = spool.name
@@ -118,6 +132,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
     """Fetch every file a verifier needs from the live nodes into one bundle."""
+    from fedpetition.verify.http import HttpSource
+
     source = HttpSource(args.url)
     bar = ProgressBar("bundle")
     try:
@@ -159,6 +175,8 @@ def _cmd_verify_receipt(args: argparse.Namespace) -> int:
         print(f"PASS  {step}")
     cp = checked.checkpoint
     if args.online:
+        from fedpetition.verify.http import latest_consistency
+
         try:
             latest, proof, _ = latest_consistency(cp, receipt.log_key, receipt.witnesses,
                                                   receipt.quorum)
@@ -177,7 +195,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     name = args.name or f"127.0.0.1:{args.port}"
     url = args.public_url or f"http://{name}"
-    path = asyncio.run(init_node(Path(args.dir), name, url, listen_port=args.port,
+    path = _run(init_node(Path(args.dir), name, url, listen_port=args.port,
                                  database_url=args.database))
     print(f"created a node in {args.dir}: edit {path}, then run: fedpetition serve --config "
           f"{path}")
@@ -199,7 +217,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from fedpetition.node.config import load_config
     from fedpetition.node.operations import migrate
 
-    applied, version = asyncio.run(migrate(load_config(_config_path(args))))
+    applied, version = _run(migrate(load_config(_config_path(args))))
     done = ", ".join(map(str, applied)) if applied else "none pending"
     print(f"migrations applied: {done}; database schema is now version {version}")
     return EXIT_OK
@@ -215,7 +233,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     partial = out.with_name(out.name + ".partial")
     try:
         with partial.open("wb") as f:
-            counts = asyncio.run(export_node(load_config(_config_path(args)), f))
+            counts = _run(export_node(load_config(_config_path(args)), f))
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -233,7 +251,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise CommandError(f"{source}: no such file")
     with source.open("rb") as f:
-        counts = asyncio.run(import_node(load_config(_config_path(args)), f))
+        counts = _run(import_node(load_config(_config_path(args)), f))
     print(f"imported {sum(counts.values()):,} rows of {len(counts)} tables "
           f"({counts['signatures']:,} signatures)")
     return EXIT_OK

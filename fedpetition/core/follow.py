@@ -133,4 +133,4 @@ def federated_tally(logs: Sequence[FollowedLog], version_numbers: dict[bytes, in
     for item in logs:
         if item.follower.failure is None:
             builder.add_log(item.host, item.follower.tally)
-    return builder.tally
+    return builder.finish()

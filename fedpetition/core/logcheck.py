@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
+
+import numpy as np
+import numpy.typing as npt
 
 from . import merkle, tiles
 from .bundle import FileSource
-from .entries import parse_entry, scan_entry
+from .entries import parse_entry
+from .entrycolumns import EntryColumns, scan_columns
 from .errors import FedPetitionError, VerificationError
 from .notes import Checkpoint
-from .tally import LogTally
+from .tally import Codes, Ints, LogColumns, Words, as_words, check_log_rules
 
 STEP_ENTRIES = "entry-format"
 STEP_TREE = "tree-hashes"
@@ -55,19 +59,19 @@ class ChunkJob:
 class ChunkResult:
     """What a chunk check found, in a form cheap to send between processes.
 
-    Entries are columns: ``kinds`` has one byte per entry (1 sign, 0 withdraw),
-    ``nullifiers`` one 32-byte value per entry, ``values`` one index per entry
-    into ``value_table``, the few distinct (version digest, region) pairs of the
-    chunk. If a check failed, the columns hold the entries before the failing one
-    and ``error`` is ``(step, reason, index)``.
+    Entries are columns: ``kinds`` one byte per entry (1 sign, 0 withdraw),
+    ``nullifiers`` one row of four words per entry, ``values`` one index per
+    entry into ``value_table``, the few distinct (version digest, region) pairs
+    of the chunk. If a check failed, the columns hold the entries before the
+    failing one and ``error`` is ``(step, reason, index)``.
     """
 
     job: ChunkJob
     tile_roots: list[bytes]
     tail: list[bytes]  # leaf hashes of a trailing partial tile (the log's last chunk)
-    kinds: bytes
-    nullifiers: list[bytes]
-    values: array[int]
+    kinds: npt.NDArray[np.uint8]
+    nullifiers: Words
+    values: Codes
     value_table: list[tuple[bytes, str | None]]
     first_time: int
     last_time: int
@@ -113,84 +117,133 @@ def _entry_error(raw: bytes, origin: str, index: int) -> VerificationError:
 
 
 def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
-    """Check one chunk: entry-format and the level-0 part of tree-hashes."""
-    origin, rules = job.origin, job.rules
-    earliest, deadline = rules.earliest, rules.deadline
+    """Check one chunk: entry-format and the level-0 part of tree-hashes.
+
+    Problems are reported in the order a reader going through the chunk meets
+    them: an entry bundle that cannot be read or split, then each of its entries,
+    then its tile. Entries are hashed bundle by bundle and scanned all together
+    (:func:`~.entrycolumns.scan_columns`); the error kept is the first in that order.
+    """
+    origin = job.origin
     sha256 = hashlib.sha256
-    leaf_prefix = b"\x00"
-    kinds = bytearray()
-    nullifiers: list[bytes] = []
-    value_index: dict[tuple[bytes, str | None], int] = {}
-    values = array("I")
+    datas: list[bytes] = []
+    lengths: list[Ints] = []
     tile_roots: list[bytes] = []
     tail: list[bytes] = []
-    first_time = last_time = -1
-    index = job.start
-    scan = scan_entry
-    earliest_get = earliest.get
-    add_kind, add_nullifier = kinds.append, nullifiers.append
-    add_value, value_get = values.append, value_index.get
-    error: tuple[str, str, int | None] | None = None
-    try:
-        for start in range(job.start, job.end, _W):
-            width = min(_W, job.size - start)
-            coord = tiles.TileCoord(0, start // _W, width, "entries")
+    bundle_error: VerificationError | None = None  # reading or splitting bundle k
+    tile_error: tuple[int, VerificationError] | None = None  # after bundle k's entries
+    for start in range(job.start, job.end, _W):
+        width = min(_W, job.size - start)
+        coord = tiles.TileCoord(0, start // _W, width, "entries")
+        try:
             data = _read(source, STEP_ENTRIES, f"{origin}/{coord.path}", origin)
             try:
                 raw_entries = tiles.decode_entry_bundle(data, width)
             except FedPetitionError as e:
                 raise VerificationError(STEP_ENTRIES, f"entry bundle {coord.path}: {e}",
                                         log=origin, index=start) from e
-            leaves: list[bytes] = []
-            add_leaf = leaves.append
-            for raw in raw_entries:
-                add_leaf(sha256(leaf_prefix + raw).digest())
-                scanned = scan(raw)
-                if scanned is None:
-                    raise _entry_error(raw, origin, index)
-                is_sign, petition, nullifier, time, region = scanned
-                first = earliest_get(petition)
-                if first is None:
-                    raise VerificationError(STEP_ENTRIES, "entry binds to no version of this "
-                                            "petition", log=origin, index=index)
-                if time < first or time < last_time or time > deadline:
-                    raise VerificationError(
-                        STEP_ENTRIES, f"entry time {time} is before its version, before the "
-                        "previous entry, or after the deadline", log=origin, index=index)
-                if last_time < 0:
-                    first_time = time  # for the merger's check across chunk boundaries
-                last_time = time
-                add_kind(is_sign)
-                add_nullifier(nullifier)
-                pair = (petition, region)
-                value = value_get(pair)
-                if value is None:
-                    value = value_index[pair] = len(value_index)
-                add_value(value)
-                index += 1
-            tile = tiles.TileCoord(0, start // _W, width)
-            expected = b"".join(leaves)
+        except VerificationError as e:
+            bundle_error = e
+            break
+        datas.append(data)
+        lengths.append(np.fromiter(map(len, raw_entries), dtype=np.int64, count=width))
+        leaves = [sha256(b"\x00" + raw).digest() for raw in raw_entries]
+        tile = tiles.TileCoord(0, start // _W, width)
+        try:
             served = _read(source, STEP_TREE, f"{origin}/{tile.path}", origin)
+            expected = b"".join(leaves)
             if served != expected:
                 raise _tile_error(origin, tile, served, expected)
-            if width == _W:
-                tile_roots.append(merkle.root(leaves))
-            else:
-                tail = leaves
-    except VerificationError as e:
-        error = (e.step, e.reason, e.index)
-    return ChunkResult(job, tile_roots, tail, bytes(kinds), nullifiers, values,
-                       list(value_index), first_time, last_time, error)
+        except VerificationError as e:
+            tile_error = (start + width, e)
+            break
+        if width == _W:
+            tile_roots.append(merkle.root(leaves))
+        else:
+            tail = leaves
+    columns, first_bad = _scan(job, datas, lengths)
+    error: VerificationError | None = None
+    count = len(columns.ok)
+    if first_bad is not None and (tile_error is None or job.start + first_bad < tile_error[0]):
+        error, count = first_bad_error(job, datas, lengths, columns, first_bad), first_bad
+    elif tile_error is not None:
+        error = tile_error[1]
+    elif bundle_error is not None:
+        error = bundle_error
+    return _result(job, columns, count, tile_roots, tail, error)
+
+
+def _scan(job: ChunkJob, datas: list[bytes],
+          lengths: list[Ints]) -> tuple[EntryColumns, int | None]:
+    """Scan the bundles' entries; the index in the chunk of the first one that fails
+    entry-format (a malformed entry, an unknown version, a time out of order)."""
+    sizes = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(sizes + 2)
+    starts = ends - sizes
+    columns = scan_columns(b"".join(datas), starts, ends)
+    rules = job.rules
+    digests = list(rules.earliest)
+    version = np.full(len(sizes), -1, dtype=np.int64)
+    for k, digest in enumerate(as_words(b"".join(digests))):
+        version[(columns.petitions == digest).all(axis=1)] = k
+    earliest = np.array([rules.earliest[d] for d in digests] + [0], dtype=np.int64)[version]
+    times = columns.times
+    bad = ~columns.ok | (version < 0) | (times < earliest) | (times > rules.deadline)
+    bad[1:] |= times[1:] < times[:-1]
+    columns.regions += version * len(columns.region_table)  # (version, region) codes
+    failed = np.flatnonzero(bad)
+    return columns, (int(failed[0]) if len(failed) else None)
+
+
+def first_bad_error(job: ChunkJob, datas: list[bytes], lengths: list[Ints],
+                    columns: EntryColumns, i: int) -> VerificationError:
+    """Why entry ``i`` of the chunk fails entry-format, worded as scanning alone words it."""
+    index = job.start + i
+    origin = job.origin
+    if not columns.ok[i]:
+        bundle, offset = divmod(i, _W)
+        raw = tiles.decode_entry_bundle(datas[bundle], len(lengths[bundle]))[offset]
+        return _entry_error(raw, origin, index)
+    petition = columns.petitions[i].tobytes()
+    if petition not in job.rules.earliest:
+        return VerificationError(STEP_ENTRIES, "entry binds to no version of this petition",
+                                 log=origin, index=index)
+    return VerificationError(
+        STEP_ENTRIES, f"entry time {int(columns.times[i])} is before its version, before the "
+        "previous entry, or after the deadline", log=origin, index=index)
+
+
+def _result(job: ChunkJob, columns: EntryColumns, count: int, tile_roots: list[bytes],
+            tail: list[bytes], error: VerificationError | None) -> ChunkResult:
+    """The first ``count`` entries' columns, with (version digest, region) codes compacted."""
+    codes, values = np.unique(columns.regions[:count], return_inverse=True)
+    regions = len(columns.region_table)
+    digests = list(job.rules.earliest)
+    table = [(digests[c // regions], columns.region_table[c % regions]) for c in codes.tolist()]
+    times = columns.times[:count]
+    return ChunkResult(job, tile_roots, tail, columns.kinds[:count],
+                       columns.nullifiers[:count], values.reshape(-1).astype(np.int32), table,
+                       int(times[0]) if count else -1, int(times[-1]) if count else -1,
+                       None if error is None else (error.step, error.reason, error.index))
 
 
 class LogMerger:
-    """Applies one log's chunk results in order: log-rules, upper tiles, root."""
+    """Takes one log's chunk results in order: log-rules, upper tiles, root.
+
+    Entries are kept as columns (33 bytes each) until :meth:`finish` checks the
+    log-rules over the whole log at once; an earlier failure first checks them
+    over the entries before it, so the error reported is always the first in log
+    order, as if every entry had been applied one by one.
+    """
 
     def __init__(self, source: FileSource, checkpoint: Checkpoint) -> None:
         self.source = source
         self.checkpoint = checkpoint
         self.origin = checkpoint.origin
-        self.tally = LogTally(self.origin)
+        self._kinds: list[npt.NDArray[np.uint8]] = []
+        self._nullifiers: list[Words] = []
+        self._values: list[Codes] = []
+        self._table: dict[tuple[bytes, str | None], int] = {}
         self._upper = tiles.TileBuilder()  # its level L is the log's level L + 1
         self._root = merkle.RootBuilder()
         self._last_time = -1
@@ -199,15 +252,19 @@ class LogMerger:
         """Merge the next chunk; raise VerificationError at the first problem."""
         origin = self.origin
         if result.first_time >= 0 and result.first_time < self._last_time:
-            raise VerificationError(STEP_ENTRIES, f"entry time {result.first_time} is before "
-                                    "the previous entry", log=origin, index=result.job.start)
+            self._fail(VerificationError(STEP_ENTRIES, f"entry time {result.first_time} is "
+                                         "before the previous entry", log=origin,
+                                         index=result.job.start))
         if result.last_time >= 0:
             self._last_time = result.last_time
-        self.tally.apply_columns(result.job.start, result.kinds, result.nullifiers,
-                                 result.values, result.value_table)
+        codes = np.array([self._table.setdefault(pair, len(self._table))
+                          for pair in result.value_table], dtype=np.int32)
+        self._kinds.append(result.kinds)
+        self._nullifiers.append(result.nullifiers)
+        self._values.append(codes[result.values] if len(codes) else result.values)
         if result.error is not None:
             step, reason, index = result.error
-            raise VerificationError(step, reason, log=origin, index=index)
+            self._fail(VerificationError(step, reason, log=origin, index=index))
         for root in result.tile_roots:
             self._root.add_subtree(root, _W)
         for coord, tile in self._upper.append(result.tile_roots):
@@ -215,8 +272,9 @@ class LogMerger:
         for leaf in result.tail:
             self._root.add_leaf_hash(leaf)
 
-    def finish(self) -> LogTally:
-        """Compare the upper partial tiles and the root with the checkpoint."""
+    def finish(self) -> LogColumns:
+        """Check the log-rules, then compare the upper partial tiles and the root."""
+        tally = self._rules()
         for coord, tile in self._upper.partial_tiles():
             self._compare(tiles.TileCoord(coord.level + 1, coord.index, coord.width), tile)
         root = self._root.root()
@@ -224,12 +282,28 @@ class LogMerger:
             raise VerificationError(
                 STEP_TREE, f"entries hash to root {_b64(root)}, the checkpoint says "
                 f"{_b64(self.checkpoint.root_hash)}", log=self.origin)
-        return self.tally
+        return tally
+
+    def _rules(self) -> LogColumns:
+        kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
+        nullifiers = (np.concatenate(self._nullifiers) if self._nullifiers
+                      else np.zeros((0, 4), np.uint64))
+        values = np.concatenate(self._values) if self._values else np.zeros(0, np.int32)
+        self._kinds, self._nullifiers, self._values = [], [], []
+        return check_log_rules(self.origin, 0, kinds, nullifiers, values, list(self._table))
+
+    def _fail(self, error: VerificationError) -> NoReturn:
+        """Raise the first log-rules error among the entries merged so far, else ``error``."""
+        self._rules()
+        raise error
 
     def _compare(self, coord: tiles.TileCoord, expected: bytes) -> None:
-        served = _read(self.source, STEP_TREE, f"{self.origin}/{coord.path}", self.origin)
+        try:
+            served = _read(self.source, STEP_TREE, f"{self.origin}/{coord.path}", self.origin)
+        except VerificationError as e:
+            self._fail(e)
         if served != expected:
-            raise _tile_error(self.origin, coord, served, expected)
+            self._fail(_tile_error(self.origin, coord, served, expected))
 
 
 def _b64(value: bytes) -> str:

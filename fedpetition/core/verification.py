@@ -42,7 +42,7 @@ from .logcheck import (
     run_serially,
 )
 from .notes import SIG_TYPE_ED25519, Checkpoint, VerifierKey
-from .tally import LogTally, Tally, TallyBuilder
+from .tally import LogColumns, Tally, TallyBuilder
 
 # spec §11: the steps, in the order they run.
 STEP_ARCHIVE = "bundle-archive"
@@ -243,24 +243,26 @@ class Verification:
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
         builder = TallyBuilder(self._digests)
+        checked = []
         for log, tally in self._check_all_entries():
-            count = builder.add_log(log.host.name, tally)
+            builder.add_log(log.host.name, tally)
+            checked.append(log)
+            log.report.ok = True
+            log.signs = tally.signs
+            log.nullifiers = tally.nullifiers
+        federated = builder.finish()
+        for log, count in zip(checked, federated.logs, strict=True):
             log.report.entries = count.entries
             log.report.counted = count.counted
             log.report.withdrawn = count.withdrawn
             log.report.duplicates = count.duplicates
-            log.report.ok = True
-            log.signs = tally.signs
-            # Every nullifier of the log was signed at least once (log-rules refuse a
-            # withdrawal first), so the state table holds exactly the signed nullifiers.
-            log.nullifiers = len(tally.states())
         self.check_evaluations()
         if any(lg.failed for lg in self._active()):
             self._add(StepResult(STEP_TALLY, SKIP, "not computed: a log failed verification"))
             self._add(StepResult(STEP_CLAIMS, SKIP, "no tally to compare with"))
             return self.report
-        self.report.tally = builder.tally
-        self._add(StepResult(STEP_TALLY, PASS, f"{builder.tally.total} signatures counted"))
+        self.report.tally = federated
+        self._add(StepResult(STEP_TALLY, PASS, f"{federated.total} signatures counted"))
         self._record(STEP_CLAIMS, self.check_claims)
         return self.report
 
@@ -454,7 +456,7 @@ class Verification:
 
     # -- entries --------------------------------------------------------------
 
-    def _check_all_entries(self) -> Iterator[tuple[_Log, LogTally]]:
+    def _check_all_entries(self) -> Iterator[tuple[_Log, LogColumns]]:
         """entry-format, tree-hashes and log-rules for every log, chunk by chunk.
 
         All chunks of all logs go to the runner at once, so workers never wait

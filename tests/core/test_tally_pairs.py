@@ -29,7 +29,7 @@ def test_pairs_share_exactly_their_duplicates() -> None:
     builder.add_log("b", log_of("b", [n(2), n(3), n(5)]))
     # n(3) is in all three: counted on a, shared with b and with c; n(5) first on b.
     builder.add_log("c", log_of("c", [n(3), n(5), n(6), n(4)], withdrawn=(n(4),)))
-    tally = builder.tally
+    tally = builder.finish()
     assert tally.total == 6
     assert dict(tally.shared) == {("a", "b"): 2, ("a", "c"): 1, ("b", "c"): 1}
     assert tally.duplicates == sum(tally.shared.values()) == 4
