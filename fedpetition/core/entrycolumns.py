@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import names
-from .entries import NULLIFIER_SIZE, SignEntry, scan_entry
+from .entries import SignEntry, scan_entry
 
 __all__ = ["EntryColumns", "scan_columns"]
 
@@ -52,59 +52,54 @@ class EntryColumns:
     region_table: list[str | None]
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """One byte layout of a sign entry: its map header, length and constant bytes."""
-
-    header: int
-    length: int
-    windows: tuple[tuple[int, np.uint64, np.uint64], ...]  # 8-byte words: (offset, value,
-    # mask) where mask marks the constant bytes
-    region: int  # offset of the region's characters, or 0
-    region_size: int
-
-
-def _layout(region_size: int) -> _Layout:
-    """Derived by encoding two entries that differ in every variable byte: the bytes
-    where they agree are the layout's constant bytes."""
-    one = SignEntry(b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 0x01020300 // 3600 * 3600,
-                    region=_sample_region("AA", "A", region_size)).encode()
-    two = SignEntry(b"\xff" * 32, b"\xff" * 32, b"\xff" * 32, 0xFEDCBA98 // 3600 * 3600,
-                    region=_sample_region("ZZ", "9", region_size)).encode()
-    fixed = [a == b for a, b in zip(one, two, strict=True)]
+def _windows(sample: bytes, variable: list[range]) -> list[tuple[int, np.uint64, np.uint64]]:
+    """8-byte words covering every constant byte of ``sample``: (offset, value, mask)."""
+    fixed = [not any(i in r for r in variable) for i in range(len(sample))]
     windows = []
     offset = 0
-    while offset < len(one):
+    while offset < len(sample):
         if not fixed[offset]:
             offset += 1
             continue
-        at = min(offset, len(one) - 8)
+        at = min(offset, len(sample) - 8)
         mask = sum(0xFF << (8 * k) for k in range(8) if fixed[at + k])
-        windows.append((at, np.uint64(int.from_bytes(one[at:at + 8], "little") & mask),
+        windows.append((at, np.uint64(int.from_bytes(sample[at:at + 8], "little") & mask),
                         np.uint64(mask)))
         offset = at + 8
-    # The variable fields sit where _NULLIFIER, _PETITION and _TIME say.
-    assert one[_NULLIFIER - 12:_NULLIFIER] == b"\xa9nullifier\xc4\x20"
-    assert one[_PETITION - 11:_PETITION] == b"\xa8petition\xc4\x20"
-    assert one[len(one) + _TIME - 6:len(one) + _TIME] == b"\xa4time\xce"
-    region_at = one.find(b"\xa6region") + 8 if region_size else 0
-    return _Layout(one[0], len(one), tuple(windows), region_at, region_size)
+    return windows
 
 
-def _sample_region(country: str, character: str, size: int) -> str | None:
-    """A valid region of ``size`` characters (spec §2.4: XX or XX-YYY), or None for 0."""
-    return None if size == 0 else country + ("-" + character * (size - 3) if size > 2 else "")
-
-
-_NULLIFIER = 71  # offsets in a sign entry; _TIME from its end
+# A sign entry (spec §4.1, canonical order): map header, "commitment", 32 bytes,
+# "method" "email", "nullifier", 32 bytes, "petition", 32 bytes, then for the
+# 0x87 header "region" and 2 to 6 characters, then "time", the hour, "type" "sign".
+_SAMPLE = SignEntry(b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 0x01020300 // 3600 * 3600).encode()
+_NULLIFIER = 71
 _PETITION = 114
-_TIME = -14
-_LAYOUTS = tuple(_layout(size) for size in (0, 2, 4, 5, 6))
+_HEAD = 146  # bytes before the region or the time: the same in every layout
+_TAIL = 20  # "time" 0xce, 4 bytes of hour, "type" "sign"
+_TIME = -14  # from the end
+assert _SAMPLE[_NULLIFIER - 12:_NULLIFIER] == b"\xa9nullifier\xc4\x20"
+assert _SAMPLE[_PETITION - 11:_PETITION] == b"\xa8petition\xc4\x20"
+assert _SAMPLE[_TIME - 6:_TIME] == b"\xa4time\xce" and len(_SAMPLE) == _HEAD + _TAIL
+_HEAD_WINDOWS = _windows(_SAMPLE[:_HEAD], [range(1), range(14, 46), range(_NULLIFIER, _NULLIFIER
+                                                                           + 32),
+                                           range(_PETITION, _PETITION + 32)])
+_TAIL_WINDOWS = [(at - _TAIL, value, mask) for at, value, mask
+                 in _windows(_SAMPLE[_HEAD:], [range(6, 10)])]
+# With a region: "\xa6region" and the fixstr header of its 2 to 6 characters.
+_REGION_WORD = np.uint64(int.from_bytes(b"\xa6region\x00", "little"))
+_REGION_SIZES = (2, 4, 5, 6)  # spec §2.4: XX or XX-Y to XX-YYY
+_PLAIN_LENGTH = _HEAD + _TAIL
 
 
-def _fields(words: Words, at: Ints) -> Words:
-    """The 32 bytes at each offset, as rows of four words."""
-    return np.stack([words[at + 8 * k] for k in range(4)], axis=1)
+def _gather(words: Words, offset: int, at: Ints) -> Words:
+    """The word at ``offset`` from each of ``at`` (a view shifted, not an added array)."""
+    return words[offset:][at] if offset >= 0 else words[at + offset]
+
+
+def _fields(words: Words, at: Ints, offset: int) -> Words:
+    """The 32 bytes at ``offset`` from each of ``at``, as rows of four words."""
+    return np.stack([words[offset + 8 * k:][at] for k in range(4)], axis=1)
 
 
 def scan_columns(buf: bytes, starts: Ints, ends: Ints) -> EntryColumns:
@@ -115,41 +110,47 @@ def scan_columns(buf: bytes, starts: Ints, ends: Ints) -> EntryColumns:
     words: Words = np.ndarray((len(buf) + 1,), dtype="<u8", buffer=padded.data, strides=(1,))
     lengths = ends - starts
     headers = padded[starts]
+    region_size = lengths - _PLAIN_LENGTH - 8  # for the 0x87 rows
+    regional = (headers == 0x87) & np.isin(region_size, _REGION_SIZES)
+    rows = np.flatnonzero(((headers == 0x86) & (lengths == _PLAIN_LENGTH)) | regional)
+    at, end = starts[rows], ends[rows]
+    good = np.ones(len(rows), dtype=bool)
+    for offset, value, mask in _HEAD_WINDOWS:
+        good &= (_gather(words, offset, at) & mask) == value
+    for offset, value, mask in _TAIL_WINDOWS:
+        good &= (words[end + offset] & mask) == value
+    time = (words[end + _TIME] & np.uint64(0xFFFFFFFF)).astype("<u4").byteswap().astype(np.int64)
+    good &= (time % 3600 == 0) & (time >= _MIN_TIME)
+    regions = np.zeros(n, dtype=np.int64)
+    table: list[str | None] = [None]
+    with_region = np.flatnonzero(regional[rows])
+    if len(with_region):
+        size = region_size[rows[with_region]].astype(np.uint64)
+        head = _REGION_WORD | ((size + np.uint64(0xA0)) << np.uint64(56))
+        good[with_region] &= _gather(words, _HEAD, at[with_region]) == head
+        # The characters, with their count in the top byte: one code per region.
+        raw = (_gather(words, _HEAD + 8, at[with_region]) & (
+            (np.uint64(1) << (np.uint64(8) * size)) - np.uint64(1))) | (size << np.uint64(56))
+        codes, inverse = np.unique(raw, return_inverse=True)
+        index = np.zeros(len(codes), dtype=np.int64)
+        for k, code in enumerate(codes.tolist()):
+            region = _region(int(code).to_bytes(8, "little")[:code >> 56])
+            if region is not None:
+                index[k] = _index(table, region)
+        region_of = index[inverse.reshape(-1)]
+        good[with_region] &= region_of > 0
+        regions[rows[with_region]] = region_of
+    rows, at = rows[good], at[good]
     ok = np.zeros(n, dtype=bool)
-    kinds = np.zeros(n, dtype=np.uint8)
+    ok[rows] = True
+    kinds = ok.astype(np.uint8)
     nullifiers = np.zeros((n, 4), dtype=np.uint64)
     petitions = np.zeros((n, 4), dtype=np.uint64)
     times = np.zeros(n, dtype=np.int64)
-    regions = np.zeros(n, dtype=np.int64)
-    table: list[str | None] = [None]
-    for layout in _LAYOUTS:
-        rows = np.flatnonzero((lengths == layout.length) & (headers == layout.header))
-        if not len(rows):
-            continue
-        at = starts[rows]
-        good = np.ones(len(rows), dtype=bool)
-        for offset, value, mask in layout.windows:
-            good &= (words[at + offset] & mask) == value
-        time = (words[at + (layout.length + _TIME)] & np.uint64(0xFFFFFFFF)).astype("<u4")
-        time = time.byteswap().astype(np.int64)
-        good &= (time % 3600 == 0) & (time >= _MIN_TIME)
-        if layout.region_size:
-            raw = words[at + layout.region] & np.uint64((1 << 8 * layout.region_size) - 1)
-            codes, inverse = np.unique(raw, return_inverse=True)
-            index = np.zeros(len(codes), dtype=np.int64)
-            for k, code in enumerate(codes.tolist()):
-                region = _region(int(code).to_bytes(layout.region_size, "little"))
-                if region is not None:
-                    index[k] = _index(table, region)
-            region_of = index[inverse.reshape(-1)]
-            good &= region_of > 0
-            regions[rows[good]] = region_of[good]
-        rows, at = rows[good], at[good]
-        ok[rows] = True
-        kinds[rows] = 1
-        nullifiers[rows] = _fields(words, at + _NULLIFIER)
-        petitions[rows] = _fields(words, at + _PETITION)
-        times[rows] = time[good]
+    nullifiers[rows] = _fields(words, at, _NULLIFIER)
+    petitions[rows] = _fields(words, at, _PETITION)
+    times[rows] = time[good]
+    regions[~ok] = 0
     for i in np.flatnonzero(~ok).tolist():
         scanned = scan_entry(buf[starts[i]:ends[i]])
         if scanned is None:
@@ -181,4 +182,3 @@ def _region(raw: bytes) -> str | None:
     return region if names.REGION_RE.fullmatch(region) else None
 
 
-assert NULLIFIER_SIZE == 32

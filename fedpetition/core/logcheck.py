@@ -28,7 +28,7 @@ from .entries import parse_entry
 from .entrycolumns import EntryColumns, scan_columns
 from .errors import FedPetitionError, VerificationError
 from .notes import Checkpoint
-from .tally import Codes, Ints, LogColumns, Words, as_words, check_log_rules
+from .tally import Codes, Ints, LogColumns, Rows, Words, as_words, check_log_rules
 
 STEP_ENTRIES = "entry-format"
 STEP_TREE = "tree-hashes"
@@ -286,8 +286,7 @@ class LogMerger:
 
     def _rules(self) -> LogColumns:
         kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
-        nullifiers = (np.concatenate(self._nullifiers) if self._nullifiers
-                      else np.zeros((0, 4), np.uint64))
+        nullifiers = Rows(self._nullifiers)
         values = np.concatenate(self._values) if self._values else np.zeros(0, np.int32)
         self._kinds, self._nullifiers, self._values = [], [], []
         return check_log_rules(self.origin, 0, kinds, nullifiers, values, list(self._table))

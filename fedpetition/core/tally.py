@@ -166,7 +166,7 @@ class LogTally:
         code = {value: i for i, value in enumerate(table)}
         values = np.fromiter(map(code.__getitem__, map(self._state.__getitem__, signed)),
                              dtype=np.int32, count=len(signed))
-        return SignedColumns(as_words(b"".join(signed)), values,
+        return SignedColumns(Rows([as_words(b"".join(signed))]), values,
                              [(digest, region) for _, region, digest in table])
 
 
@@ -181,45 +181,116 @@ def as_words(values: bytes) -> Words:
     return np.frombuffer(values, dtype="<u8").reshape(-1, 4)
 
 
-def group_rows(words: Words) -> tuple[Ints, npt.NDArray[np.bool_]]:
-    """Sort rows so that equal rows are adjacent, keeping their order among themselves.
+class Rows:
+    """32-byte values in several (n, 4) arrays of words, read as one sequence of rows.
 
-    Returns the order (a stable sort) and, for each sorted position, whether it
-    starts a group of equal rows. One ``np.sort`` of 64-bit keys does it: the
-    row's first word with its low bits replaced by the row's index, so that the
-    sort is stable and carries the order with it. For nullifiers (uniform hashes)
-    what is left of the first word almost always tells rows apart; rows whose
-    truncated words tie (rare by chance, easy to craft) are compared in full and,
-    where they differ, sorted again on all four words: the grouping is exact.
+    A verifier receives a log's nullifiers chunk by chunk; keeping the chunks'
+    arrays as they are, rather than concatenating them, saves a copy of every
+    nullifier and the memory it briefly needs.
+    """
+
+    def __init__(self, parts: Sequence[Words]) -> None:
+        self.parts = [part for part in parts if len(part)]
+        self._ends = np.cumsum([len(part) for part in self.parts], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def first_words(self) -> Words:
+        """The first word of every row, in a new array."""
+        if not self.parts:
+            return np.zeros(0, dtype=np.uint64)
+        return np.concatenate([part[:, 0] for part in self.parts])
+
+    def take(self, index: Ints) -> Words:
+        """The rows at these positions (few: it loops over the parts)."""
+        out = np.empty((len(index), 4), dtype=np.uint64)
+        starts = self._ends - [len(part) for part in self.parts]
+        which = np.searchsorted(self._ends, index, side="right")
+        for k in np.unique(which).tolist():
+            rows = which == k
+            out[rows] = self.parts[k][index[rows] - starts[k]]
+        return out
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> Rows:
+        """The rows where ``keep`` is True, in order."""
+        starts = self._ends - [len(part) for part in self.parts]
+        return Rows([part[keep[start:end]] for part, start, end
+                     in zip(self.parts, starts.tolist(), self._ends.tolist(), strict=True)])
+
+    def array(self) -> Words:
+        """All rows in one array."""
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, 4), np.uint64)
+
+
+@dataclass
+class Grouping:
+    """Rows sorted so that equal rows are adjacent, in their order among themselves.
+
+    ``starts[p]`` says whether sorted position ``p`` starts a group of equal
+    rows; :meth:`order` gives the rows at sorted positions. Callers look at the
+    few positions in groups of two or more, never at a permutation of all rows.
+    """
+
+    keys: Words  # sorted: each row's truncated first word, then its index in ``bits`` bits
+    bits: np.uint64
+    starts: npt.NDArray[np.bool_]
+
+    def order(self, positions: Ints) -> Ints:
+        """The index of the row at each of these sorted positions."""
+        return (self.keys[positions] & ((np.uint64(1) << self.bits) - np.uint64(1))).astype(
+            np.int64)
+
+    def repeated(self) -> Ints:
+        """The sorted positions in groups of two or more rows, ascending."""
+        later = np.flatnonzero(~self.starts)
+        return np.union1d(later - 1, later)
+
+
+def group_rows(words: Rows) -> Grouping:
+    """Group equal rows: one ``np.sort`` of 64-bit keys, exact whatever the input.
+
+    A row's key is its first word with the low bits replaced by its index, so
+    the sort is stable and carries the order with it. For nullifiers (uniform
+    hashes) what is left of the first word almost always tells rows apart; rows
+    whose truncated words tie (rare by chance, easy to craft) are compared in
+    full and, where they differ, sorted again on all four words.
     """
     n = len(words)
     bits = np.uint64(max(1, (n - 1).bit_length()))
-    keys = (words[:, 0] >> bits << bits) | np.arange(n, dtype=np.uint64)
-    keys.sort()
-    order = (keys & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+    keys = words.first_words()
     keys >>= bits
-    ties = np.flatnonzero(keys[1:] == keys[:-1])
-    del keys
-    same = np.zeros(max(n - 1, 0), dtype=bool)
+    keys <<= bits
+    keys |= np.arange(n, dtype=np.uint64)
+    keys.sort()
+    high = keys >> bits
+    ties = np.flatnonzero(high[1:] == high[:-1])
+    del high
+    grouping = Grouping(keys, bits, np.ones(n, dtype=bool))
     if len(ties):
-        equal = (words[order[ties]] == words[order[ties + 1]]).all(axis=1)
+        equal = (words.take(grouping.order(ties)) == words.take(grouping.order(ties + 1))).all(
+            axis=1)
         if not equal.all():
-            _sort_ties(words, order, ties)
-            equal = (words[order[ties]] == words[order[ties + 1]]).all(axis=1)
-        same[ties] = equal
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = ~same
-    return order, starts
+            _sort_ties(words, grouping, ties)
+            equal = (words.take(grouping.order(ties))
+                     == words.take(grouping.order(ties + 1))).all(axis=1)
+        grouping.starts[ties + 1] = ~equal
+    return grouping
 
 
-def _sort_ties(words: Words, order: Ints, ties: Ints) -> None:
-    """Sort each run of tied positions of ``order`` on its rows' four words, then index."""
+def _sort_ties(words: Rows, grouping: Grouping, ties: Ints) -> None:
+    """Sort the tied positions on their rows' four words, then on index.
+
+    Tied positions hold rows whose truncated first words are equal; sorting
+    them all together on full words keeps each in its run, since full words
+    order the same way as their truncations.
+    """
     members = np.union1d(ties, ties + 1)
-    run = np.cumsum(np.append(True, members[1:] != members[:-1] + 1))  # runs are contiguous
-    rows = order[members]
-    tied = words[rows]
-    order[members] = rows[np.lexsort((rows, tied[:, 3], tied[:, 2], tied[:, 1], tied[:, 0],
-                                      run))]
+    rows = grouping.order(members)
+    tied = words.take(rows)
+    keys = grouping.keys[members]
+    grouping.keys[members] = keys[np.lexsort((rows, tied[:, 3], tied[:, 2], tied[:, 1],
+                                              tied[:, 0]))]
 
 
 @dataclass
@@ -229,7 +300,7 @@ class SignedColumns:
     ``values[i]`` indexes ``table``, a list of (version digest, region) pairs.
     """
 
-    nullifiers: Words
+    nullifiers: Rows
     values: Codes
     table: list[tuple[bytes, str | None]]
 
@@ -262,7 +333,7 @@ class LogColumns:
         return self.signed
 
 
-def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nullifiers: Words,
+def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nullifiers: Rows,
                     values: Codes, table: list[tuple[bytes, str | None]]) -> LogColumns:
     """Check the log-rules of entries ``start, start + 1, ...`` given as columns.
 
@@ -275,20 +346,19 @@ def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nulli
     entries are looked at in order, so the cost is one sort and a few passes.
     """
     n = len(kinds)
-    order, starts = group_rows(nullifiers)
-    # Sorted positions of the groups with more than one entry (withdrawn signers).
-    repeated = np.flatnonzero(~starts)
-    members = np.union1d(repeated - 1, repeated)
+    grouping = group_rows(nullifiers)
+    starts = grouping.starts
+    members = grouping.repeated()  # sorted positions of nullifiers seen more than once
+    rows = grouping.order(members)
     first_bad = n
     lone_withdrawals = kinds == 0
-    lone_withdrawals[order[members]] = False
+    lone_withdrawals[rows] = False
     if lone_withdrawals.any():
         first_bad = int(np.argmax(lone_withdrawals))
     keep = None
     if len(members):
         group_start = np.maximum.accumulate(np.where(starts[members], members, 0))
         position = members - group_start
-        rows = order[members]
         member_kinds = kinds[rows]
         bad = member_kinds != (position % 2 == 0)
         if bad.any():
@@ -304,7 +374,7 @@ def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nulli
     distinct = int(np.count_nonzero(starts))
     signs = int(np.count_nonzero(kinds))
     signed = SignedColumns(nullifiers, values, table) if keep is None else \
-        SignedColumns(nullifiers[keep], values[keep], table)
+        SignedColumns(nullifiers.select(keep), values[keep], table)
     return LogColumns(origin, n, signs, n - signs, distinct,
                       distinct - len(signed.nullifiers), signed)
 
@@ -350,14 +420,14 @@ class TallyBuilder:
         self._versions = version_numbers
         self._table: dict[tuple[bytes, str | None], int] = {}  # (version, region) -> code
         self._counts: list[LogCount] = []
-        self._nullifiers: list[Words | None] = []
+        self._nullifiers: list[Words] = []
         self._values: list[Codes] = []
 
     def add_log(self, host: str, log: CountedLog) -> None:
         signed = log.signed_columns()
         codes = np.array([self._table.setdefault(pair, len(self._table))
                           for pair in signed.table], dtype=np.int32)
-        self._nullifiers.append(signed.nullifiers)
+        self._nullifiers.extend(signed.nullifiers.parts)
         self._values.append(codes[signed.values] if len(codes) else
                             np.zeros(0, dtype=np.int32))
         self._counts.append(LogCount(log.origin, host, log.entries, len(signed.nullifiers),
@@ -365,39 +435,35 @@ class TallyBuilder:
 
     def finish(self) -> Tally:
         tally = Tally(logs=self._counts)
-        logs = len(self._counts)
-        sizes = [c.counted for c in self._counts]
-        nullifiers = np.empty((sum(sizes), 4), dtype=np.uint64)
-        at = 0
-        for i, part in enumerate(self._nullifiers):  # moved, not copied beside the parts
-            assert part is not None
-            nullifiers[at:at + len(part)] = part
-            at += len(part)
-            self._nullifiers[i] = None
-        order, first = group_rows(nullifiers)
-        del nullifiers
-        position = np.repeat(np.arange(logs, dtype=np.int32), sizes)[order]
-        counted_by = position[first][np.cumsum(first) - 1]  # the log counting each row
-        duplicate = ~first
-        pairs = counted_by[duplicate].astype(np.int64) * logs + position[duplicate]
+        ends = np.cumsum([c.counted for c in self._counts], dtype=np.int64)
+        grouping = group_rows(Rows(self._nullifiers))
+        self._nullifiers = []
+        # Every signed row counts except the later rows of a group (the duplicates);
+        # only those few are looked at, with the first row of their group.
+        later = np.flatnonzero(~grouping.starts)
+        run_start = np.append(True, later[1:] != later[:-1] + 1) if len(later) else later
+        first = (later[run_start] - 1)[np.cumsum(run_start) - 1]
+        duplicate_rows = grouping.order(later)
+        duplicate_log = np.searchsorted(ends, duplicate_rows, side="right")
+        counted_by = np.searchsorted(ends, grouping.order(first), side="right")
         hosts = [c.host for c in self._counts]
-        for pair, count in zip(*np.unique(pairs, return_counts=True), strict=True):
-            a, b = divmod(int(pair), logs)
-            tally.shared[(hosts[a], hosts[b])] += int(count)
-        for count, duplicates in zip(self._counts, np.bincount(
-                position[duplicate], minlength=logs).tolist(), strict=True):
-            count.duplicates = duplicates
-        value = np.concatenate(self._values)[order[first]] if logs else np.zeros(0, np.int32)
-        pairs_of = list(self._table)
-        for code, count in enumerate(np.bincount(value, minlength=len(pairs_of)).tolist()):
+        for (a, b), count in Counter(zip(counted_by.tolist(), duplicate_log.tolist(),
+                                         strict=True)).items():
+            tally.shared[(hosts[a], hosts[b])] += count
+        for log, duplicates in enumerate(np.bincount(duplicate_log,
+                                                     minlength=len(hosts)).tolist()):
+            self._counts[log].duplicates = duplicates
+        values = np.concatenate(self._values) if self._values else np.zeros(0, np.int32)
+        counted = np.bincount(values, minlength=len(self._table))
+        counted -= np.bincount(values[duplicate_rows], minlength=len(self._table))
+        for (version, region), count in zip(self._table, counted.tolist(), strict=True):
             if not count:
                 continue
-            version, region = pairs_of[code]
             if region is None:
                 tally.no_region += count
             else:
                 tally.regions[region] += count
             tally.versions[self._versions[version]] += count
-        tally.total = int(np.count_nonzero(first))
-        tally.duplicates = int(np.count_nonzero(duplicate))
+        tally.total = len(values) - len(later)
+        tally.duplicates = len(later)
         return tally

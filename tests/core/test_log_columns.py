@@ -18,6 +18,7 @@ from fedpetition.core.errors import VerificationError
 from fedpetition.core.tally import (
     SIGNED,
     LogTally,
+    Rows,
     TallyBuilder,
     as_words,
     check_log_rules,
@@ -52,7 +53,7 @@ def apply_one_by_one(entries: list[tuple[bool, bytes, int]]) -> LogTally | Verif
 
 def columns(entries: list[tuple[bool, bytes, int]]):  # type: ignore[no-untyped-def]
     kinds = np.array([is_sign for is_sign, _, _ in entries], dtype=np.uint8)
-    words = as_words(b"".join(nullifier for _, nullifier, _ in entries))
+    words = Rows([as_words(b"".join(nullifier for _, nullifier, _ in entries))])
     values = np.array([value for _, _, value in entries], dtype=np.int32)
     return kinds, words, values
 
@@ -72,14 +73,17 @@ def test_log_rules_match_entry_by_entry(entries: list[tuple[bool, bytes, int]]) 
         expected.signs, expected.withdrawals, expected.withdrawn)
     assert got.nullifiers == expected.nullifiers
     signed = {(row.tobytes(), TABLE[value]) for row, value
-              in zip(got.signed.nullifiers, got.signed.values, strict=True)}
+              in zip(got.signed.nullifiers.array(), got.signed.values, strict=True)}
     assert signed == {(n, (digest, region)) for n, (state, region, digest)
                       in expected.states().items() if state == SIGNED}
 
 
 @given(st.lists(nullifiers, max_size=60))
 def test_group_rows_is_an_exact_stable_grouping(values: list[bytes]) -> None:
-    order, starts = group_rows(as_words(b"".join(values)))
+    # Split in uneven parts, as a log's chunks are.
+    parts = [as_words(b"".join(values[i:i + 7])) for i in range(0, len(values), 7)]
+    grouping = group_rows(Rows(parts))
+    order, starts = grouping.order(np.arange(len(values))), grouping.starts
     ordered = [values[i] for i in order]
     groups: list[list[int]] = []
     for position, index in enumerate(order.tolist()):
