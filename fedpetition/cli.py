@@ -102,11 +102,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                     source = stack.enter_context(HttpSource(source_arg))
                     workers = 1  # a live source is read through one connection at a time
                     path = ""
-            if path:
-                source = stack.enter_context(ZipSource(path))
             runner = None
-            if workers > 1 and path:
-                runner = stack.enter_context(zip_runner(path, workers))
+            if path:
+                archive = stack.enter_context(ZipSource(path))
+                source = archive
+                if workers > 1:
+                    runner = stack.enter_context(zip_runner(archive, workers))
             report = Verification(source, origin_key=origin_key, exclude=args.exclude or (),
                                   progress=bar, runner=runner).run()
     except FedPetitionError as e:

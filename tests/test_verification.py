@@ -166,7 +166,7 @@ def test_parallel_runner_gives_the_same_report(bundle_file: object) -> None:
     assert isinstance(bundle_file, Path)
     with ZipSource(path) as source:
         serial = report_to_json(Verification(source).run())
-    with ZipSource(path) as source, zip_runner(path, 2) as runner:
+    with ZipSource(path) as source, zip_runner(source, 2) as runner:
         parallel = report_to_json(Verification(source, runner=runner).run())
     assert serial["ok"] is True
     assert parallel == serial
@@ -189,7 +189,7 @@ def test_parallel_runner_reports_the_same_failure(tmp_path: object,
     path.write_bytes(rewrite(data, {victim: bytes(content)}))
     with ZipSource(str(path)) as source:
         serial = report_to_json(Verification(source).run())
-    with ZipSource(str(path)) as source, zip_runner(str(path), 2) as runner:
+    with ZipSource(str(path)) as source, zip_runner(source, 2) as runner:
         parallel = report_to_json(Verification(source, runner=runner).run())
     assert serial["ok"] is False
     assert parallel == serial

@@ -247,6 +247,9 @@ class Grouping:
         return np.union1d(later - 1, later)
 
 
+_BLOCK = 1 << 18
+
+
 def group_rows(words: Rows) -> Grouping:
     """Group equal rows: one ``np.sort`` of 64-bit keys, exact whatever the input.
 
@@ -261,11 +264,13 @@ def group_rows(words: Rows) -> Grouping:
     keys = words.first_words()
     keys >>= bits
     keys <<= bits
-    keys |= np.arange(n, dtype=np.uint64)
+    # In blocks, so that no temporary array is as large as the keys.
+    for start in range(0, n, _BLOCK):
+        keys[start:start + _BLOCK] |= np.arange(start, min(n, start + _BLOCK), dtype=np.uint64)
     keys.sort()
-    high = keys >> bits
-    ties = np.flatnonzero(high[1:] == high[:-1])
-    del high
+    ties = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+        start + np.flatnonzero(((keys[start + 1:stop + 1] ^ keys[start:stop]) >> bits) == 0)
+        for start, stop in ((s, min(n - 1, s + _BLOCK)) for s in range(0, n - 1, _BLOCK))])
     grouping = Grouping(keys, bits, np.ones(n, dtype=bool))
     if len(ties):
         equal = (words.take(grouping.order(ties)) == words.take(grouping.order(ties + 1))).all(

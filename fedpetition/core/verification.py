@@ -35,6 +35,7 @@ from .entries import coarse_time
 from .errors import DecodeError, FedPetitionError, VerificationError
 from .log import open_log_checkpoint
 from .logcheck import (
+    ChunkResult,
     ChunkRunner,
     LogMerger,
     PetitionRules,
@@ -239,12 +240,13 @@ class Verification:
                 self._record(STEP_QUORUM, partial(self.check_quorum, log), log=log)
             else:
                 self._add(StepResult(STEP_QUORUM, SKIP, f"{STEP_CHECKPOINT} failed", log.origin))
+        entries = self._check_all_entries()  # a parallel runner starts on them now
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
         builder = TallyBuilder(self._digests)
         checked = []
-        for log, tally in self._check_all_entries():
+        for log, tally in entries:
             builder.add_log(log.host.name, tally)
             checked.append(log)
             log.report.ok = True
@@ -460,7 +462,9 @@ class Verification:
         """entry-format, tree-hashes and log-rules for every log, chunk by chunk.
 
         All chunks of all logs go to the runner at once, so workers never wait
-        between logs; results come back in order and are merged log by log.
+        between logs, and before bundle-members is checked, which takes as long
+        as several chunks; results come back in order and are merged log by log
+        as the returned iterator is read.
         """
         logs = [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
         rules = PetitionRules(
@@ -471,8 +475,10 @@ class Verification:
         sizes = [lg.checkpoint.size if lg.checkpoint is not None else 0 for lg in logs]
         jobs = [job for lg, size in zip(logs, sizes, strict=True)
                 for job in chunk_jobs(lg.origin, size, rules)]
-        total = sum(sizes)
-        results = self.runner(jobs)
+        return self._merge(logs, rules, sum(sizes), self.runner(jobs))
+
+    def _merge(self, logs: list[_Log], rules: PetitionRules, total: int,
+               results: Iterator[ChunkResult]) -> Iterator[tuple[_Log, LogColumns]]:
         done = 0
         for log in self._active():
             if log not in logs:

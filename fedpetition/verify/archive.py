@@ -44,18 +44,28 @@ class ZipSource:
     """
 
     def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
+        self._zip: zipfile.ZipFile | None
         try:
             self._zip = zipfile.ZipFile(path, "r")
             self._infos = self._zip.infolist()
         except _ARCHIVE_ERRORS as e:
             raise DecodeError(f"not a readable bundle archive: {e}") from e
         self._by_name = {info.filename: info for info in self._infos}
+        self._path = path if isinstance(path, (str, os.PathLike)) else None
         self._fd: int | None = None
-        if isinstance(path, (str, os.PathLike)) and hasattr(os, "pread"):
+        if self._path is not None and hasattr(os, "pread"):
             try:
-                self._fd = os.open(path, os.O_RDONLY)
+                self._fd = os.open(self._path, os.O_RDONLY)
             except OSError:
                 self._fd = None  # zipfile opened it: it reads it
+
+    def after_fork(self) -> None:
+        """In a forked process: keep the member list and the descriptor ``pread`` uses
+        (it has no position), but not ``zipfile``'s file, whose position the parent
+        shares; it is opened again if a member needs it."""
+        if self._path is None:
+            raise DecodeError("a bundle read from memory cannot be shared with workers")
+        self._zip = None
 
     def members(self) -> Iterable[str]:
         return [info.filename for info in self._infos]
@@ -72,6 +82,9 @@ class ZipSource:
         if data is not None:
             return data
         try:
+            if self._zip is None:
+                assert self._path is not None
+                self._zip = zipfile.ZipFile(self._path, "r")
             with self._zip.open(info) as member:
                 data = member.read(MAX_MEMBER_SIZE + 1)
         except _ARCHIVE_ERRORS as e:
@@ -106,7 +119,8 @@ class ZipSource:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        self._zip.close()
+        if self._zip is not None:
+            self._zip.close()
 
     def __enter__(self) -> ZipSource:
         return self

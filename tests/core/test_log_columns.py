@@ -9,11 +9,13 @@ whose sort keys tie is exercised, not only the common case.
 from __future__ import annotations
 
 from collections import Counter
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fedpetition.core import tally
 from fedpetition.core.errors import VerificationError
 from fedpetition.core.tally import (
     SIGNED,
@@ -78,11 +80,12 @@ def test_log_rules_match_entry_by_entry(entries: list[tuple[bool, bytes, int]]) 
                       in expected.states().items() if state == SIGNED}
 
 
-@given(st.lists(nullifiers, max_size=60))
-def test_group_rows_is_an_exact_stable_grouping(values: list[bytes]) -> None:
-    # Split in uneven parts, as a log's chunks are.
+@given(st.lists(nullifiers, max_size=60), st.sampled_from([1, 3, 1 << 18]))
+def test_group_rows_is_an_exact_stable_grouping(values: list[bytes], block: int) -> None:
+    # Split in uneven parts, as a log's chunks are, and work in blocks of several sizes.
     parts = [as_words(b"".join(values[i:i + 7])) for i in range(0, len(values), 7)]
-    grouping = group_rows(Rows(parts))
+    with patch.object(tally, "_BLOCK", block):
+        grouping = group_rows(Rows(parts))
     order, starts = grouping.order(np.arange(len(values))), grouping.starts
     ordered = [values[i] for i in order]
     groups: list[list[int]] = []
