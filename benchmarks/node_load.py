@@ -565,7 +565,8 @@ async def bench_node(
                     str(py_spy),
                 ]
                 profiler = subprocess.Popen(
-                    command + (["--idle"] if idle else []),
+                    command + (["--idle"] if idle else [])
+                    + (["--gil"] if os.environ.get("FEDPETITION_PY_SPY_GIL") else []),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

@@ -14,6 +14,7 @@ import sys
 # at import and is never used here: one thread, before anything imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from collections.abc import Coroutine, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,6 +114,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except FedPetitionError as e:
         # The source itself is unreadable: still a report, with its first step failed.
         report = unreadable_report(str(e))
+    except BrokenProcessPool as e:
+        raise CommandError(f"a worker process stopped during the verification ({e}); "
+                           "--workers 1 verifies in this process alone") from None
     finally:
         bar.close()
     if args.json:

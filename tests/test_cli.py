@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -104,3 +105,19 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["ok"] is False and report["steps"][0]["step"] == "bundle-archive"
     assert report["steps"][0]["status"] == "fail"
+
+
+def _die(job: object) -> None:
+    os._exit(9)
+
+
+def test_a_dying_worker_is_a_one_line_error(bundle_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A verifying worker killed mid-run (out of memory, say) ends the command with a reason."""
+    from fedpetition.verify import parallel
+
+    monkeypatch.setattr(parallel, "_check", _die)  # the forked workers inherit it
+    assert main(["verify", str(bundle_file), "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "a worker process stopped" in err and "--workers 1" in err
+    assert "Traceback" not in err
