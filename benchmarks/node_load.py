@@ -28,7 +28,7 @@ echo requests/s. A signer costs two HTTP requests and one SMTP session, so the
 ratio of a node doing nothing but answering would be about 0.5.
 
     python -m benchmarks.node_load [--full] [--signers N] [--concurrency N]
-                                   [--seconds S] [--py-spy FILE [--idle]] [--keep]
+                                   [--seconds S] [--py-spy FILE [--idle] [--gil]] [--keep]
                                    [--postgres URL] [--workers 1,2,4]
 
 ``--py-spy FILE`` records the node process with py-spy (raw collapsed stacks,
@@ -521,7 +521,7 @@ async def bench_node(
     concurrency: int,
     seconds: float,
     py_spy: Path | None,
-    idle: bool = False,
+    py_spy_flags: tuple[str, ...] = (),
     setup: Setup | None = None,
 ) -> NodeRun:
     setup = setup or Setup("SQLite")
@@ -565,8 +565,7 @@ async def bench_node(
                     str(py_spy),
                 ]
                 profiler = subprocess.Popen(
-                    command + (["--idle"] if idle else [])
-                    + (["--gil"] if os.environ.get("FEDPETITION_PY_SPY_GIL") else []),
+                    command + list(py_spy_flags),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -615,7 +614,7 @@ def bench_node_load(
     seconds: float = 40.0,
     *,
     py_spy: Path | None = None,
-    idle: bool = False,
+    py_spy_flags: tuple[str, ...] = (),
     keep: bool = False,
     postgres: str | None = None,
     workers: tuple[int, ...] = (1, 2, 4),
@@ -640,7 +639,8 @@ def bench_node_load(
         schema = f"bench_{secrets.token_hex(4)}"
         database = f"{setup.database}?schema={schema}" if setup.database else None
         try:
-            run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy, idle,
+            run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy,
+                                         py_spy_flags,
                                          Setup(setup.label, database, setup.workers)))
         finally:
             if setup.database:
@@ -789,6 +789,11 @@ def main() -> None:
         action="store_true",
         help="with --py-spy: also sample threads that wait (where time goes)",
     )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="with --py-spy: only sample the thread holding the GIL (where CPU goes)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the node's folder")
     parser.add_argument("--postgres", metavar="URL",
                         help="also run on this PostgreSQL server with several workers")
@@ -802,7 +807,8 @@ def main() -> None:
     signers = args.signers or (20_000 if args.full else 2_000)
     seconds = args.seconds or (120.0 if args.full else 40.0)
     bench_node_load(
-        signers, args.concurrency, seconds, py_spy=args.py_spy, idle=args.idle, keep=args.keep,
+        signers, args.concurrency, seconds, py_spy=args.py_spy, keep=args.keep,
+        py_spy_flags=(("--idle",) if args.idle else ()) + (("--gil",) if args.gil else ()),
         postgres=args.postgres, workers=tuple(int(n) for n in args.workers.split(",")),
     )
 
