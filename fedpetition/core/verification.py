@@ -240,13 +240,12 @@ class Verification:
                 self._record(STEP_QUORUM, partial(self.check_quorum, log), log=log)
             else:
                 self._add(StepResult(STEP_QUORUM, SKIP, f"{STEP_CHECKPOINT} failed", log.origin))
-        entries = self._check_all_entries()  # a parallel runner starts on them now
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
         builder = TallyBuilder(self._digests)
         checked = []
-        for log, tally in entries:
+        for log, tally in self._check_all_entries():
             builder.add_log(log.host.name, tally)
             checked.append(log)
             log.report.ok = True
@@ -462,9 +461,9 @@ class Verification:
         """entry-format, tree-hashes and log-rules for every log, chunk by chunk.
 
         All chunks of all logs go to the runner at once, so workers never wait
-        between logs, and before bundle-members is checked, which takes as long
-        as several chunks; results come back in order and are merged log by log
-        as the returned iterator is read.
+        between logs; results come back in order and are merged log by log as
+        the returned iterator is read. Only after bundle-members: the chunks of
+        a checkpoint that claims an absurd size are never listed.
         """
         logs = [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
         rules = PetitionRules(
