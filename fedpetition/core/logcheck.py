@@ -165,7 +165,7 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
     error: VerificationError | None = None
     count = len(columns.ok)
     if first_bad is not None and (tile_error is None or job.start + first_bad < tile_error[0]):
-        error, count = first_bad_error(job, datas, lengths, columns, first_bad), first_bad
+        error, count = _first_bad_error(job, datas, lengths, columns, first_bad), first_bad
     elif tile_error is not None:
         error = tile_error[1]
     elif bundle_error is not None:
@@ -195,7 +195,7 @@ def _scan(job: ChunkJob, datas: list[bytes],
     return columns, (int(failed[0]) if len(failed) else None)
 
 
-def first_bad_error(job: ChunkJob, datas: list[bytes], lengths: list[Ints],
+def _first_bad_error(job: ChunkJob, datas: list[bytes], lengths: list[Ints],
                     columns: EntryColumns, i: int) -> VerificationError:
     """Why entry ``i`` of the chunk fails entry-format, worded as scanning alone words it."""
     index = job.start + i

@@ -86,63 +86,6 @@ class LogTally:
         self._state[nullifier] = self._interned.setdefault(value, value)
         self.entries += 1
 
-    def apply_columns(self, start: int, kinds: bytes, nullifiers: Sequence[bytes],
-                      values: Sequence[int],
-                      value_table: Sequence[tuple[bytes, str | None]]) -> None:
-        """Apply entries ``start, start + 1, ...`` given as columns (see logcheck).
-
-        The same rules as :meth:`apply`. This runs once per entry of every log, so
-        the usual chunk (only signatures, none seen before in this log) is applied
-        by one ``dict.update`` in C; any other chunk entry by entry.
-        """
-        state = self._state
-        intern = self._interned.setdefault
-        signed_values = [intern(v, v) for v in ((SIGNED, r, d) for d, r in value_table)]
-        count = len(kinds)
-        if b"\x00" not in kinds and state.keys().isdisjoint(nullifiers):
-            before = len(state)
-            state.update(zip(nullifiers, map(signed_values.__getitem__, values), strict=True))
-            if len(state) - before != count:  # a nullifier twice within the chunk
-                seen: set[bytes] = set()
-                for i, nullifier in enumerate(nullifiers):
-                    if nullifier in seen:
-                        self._fail("nullifier signed twice in the same log", start + i, i, 0)
-                    seen.add(nullifier)
-            self.signs += count
-            self.entries += count
-            return
-        withdrawn = self._withdrawn
-        signs = withdrawals = 0
-        for i in range(count):
-            nullifier = nullifiers[i]
-            previous = state.get(nullifier)
-            if kinds[i]:
-                if previous is not None:
-                    if previous[0] == SIGNED:
-                        self._fail("nullifier signed twice in the same log", start + i, signs,
-                                   withdrawals)
-                    withdrawn.discard(nullifier)
-                state[nullifier] = signed_values[values[i]]
-                signs += 1
-            else:
-                if previous is None or previous[0] != SIGNED:
-                    self._fail("withdrawal of a nullifier that is not signed in this log",
-                               start + i, signs, withdrawals)
-                    raise AssertionError  # _fail raised
-                value = (WITHDRAWN, previous[1], previous[2])
-                state[nullifier] = intern(value, value)
-                withdrawn.add(nullifier)
-                withdrawals += 1
-        self.signs += signs
-        self.withdrawals += withdrawals
-        self.entries += count
-
-    def _fail(self, reason: str, index: int, signs: int, withdrawals: int) -> None:
-        self.signs += signs
-        self.withdrawals += withdrawals
-        self.entries += signs + withdrawals
-        raise VerificationError(STEP_LOG_RULES, reason, log=self.origin, index=index)
-
     def states(self) -> dict[bytes, tuple[int, str | None, bytes]]:
         """Each nullifier's final ``(state, region, version digest)``; do not modify."""
         return self._state
