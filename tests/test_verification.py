@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import pytest
@@ -136,16 +137,84 @@ def test_any_single_byte_change_fails_or_changes_nothing(
     delta = data.draw(st.integers(1, 255), label="xor")
     tampered = bytearray(original)
     tampered[position] ^= delta
-    try:
-        source = ZipSource(io.BytesIO(bytes(tampered)))
-    except Exception as e:  # only our own error type may escape the archive reader
-        from fedpetition.core.errors import DecodeError
+    report = _both_ways(bytes(tampered))
+    if report is not None:
+        assert report["ok"] is False or report == expected
 
-        assert isinstance(e, DecodeError)
-        return
-    with source:
-        report = report_to_json(Verification(source).run())
-    assert report["ok"] is False or report == expected
+
+def _both_ways(data: bytes) -> dict[str, object] | None:
+    """The report on an archive read from memory, which must be the report on the same
+    bytes read from a file (members then come by pread, not zipfile); None if both
+    refuse the archive with a DecodeError."""
+    import tempfile
+
+    from fedpetition.core.errors import DecodeError
+
+    reports = []
+    with tempfile.NamedTemporaryFile(suffix=".zip") as file:
+        file.write(data)
+        file.flush()
+        for where in (io.BytesIO(data), file.name):
+            try:
+                source = ZipSource(where)
+            except Exception as e:  # only our own error type may escape the archive reader
+                assert isinstance(e, DecodeError)
+                reports.append(None)
+                continue
+            with source:
+                reports.append(report_to_json(Verification(source).run()))
+    assert _outcome(reports[0]) == _outcome(reports[1])
+    return reports[0]
+
+
+def _outcome(report: dict[str, object] | None) -> object:
+    """A report, less the wording of a failed read (which comes from the file object:
+    a seek in memory and one on disk word the same overflow differently)."""
+    if report is None:
+        return None
+    steps = report["steps"]
+    assert isinstance(steps, list)
+    return {**report, "steps": [{k: v for k, v in step.items()
+                                 if not (k == "detail" and step["status"] == "fail")}
+                                for step in steps]}
+
+
+def _central_entry(data: bytes | bytearray, name: str) -> int:
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        size = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + size] == name.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 1)
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("damage", ["compressed size", "patched-data flag", "zip64 offset"])
+def test_odd_zip_headers_read_from_a_file_as_from_memory(
+        small_bundle: tuple[bytes, SimulationResult], damage: str) -> None:
+    """Central-directory fields the direct reader must not trust (APPNOTE.TXT 4.3.12)."""
+    original, _ = small_bundle
+    with zipfile.ZipFile(io.BytesIO(original)) as z:
+        victim = next(n for n in z.namelist() if "/tile/entries/" in n)
+    data = bytearray(original)
+    at = _central_entry(data, victim)
+    if damage == "compressed size":  # stored, but its two sizes disagree
+        size = struct.unpack_from("<I", data, at + 24)[0]
+        struct.pack_into("<I", data, at + 20, size - 1)
+    elif damage == "patched-data flag":  # general purpose bit 5
+        flags = struct.unpack_from("<H", data, at + 8)[0]
+        struct.pack_into("<H", data, at + 8, flags | 0x20)
+    else:  # a local header offset in a zip64 extra field, far beyond any file
+        name_size, extra_size = struct.unpack_from("<HH", data, at + 28)
+        extra = struct.pack("<HHQ", 1, 8, 2**63 + 5)
+        struct.pack_into("<H", data, at + 30, extra_size + len(extra))
+        struct.pack_into("<I", data, at + 42, 0xFFFFFFFF)
+        data[at + 46 + name_size:at + 46 + name_size] = extra
+        end = data.rfind(b"PK\x05\x06")
+        struct.pack_into("<I", data, end + 12, struct.unpack_from("<I", data, end + 12)[0]
+                         + len(extra))
+    report = _both_ways(bytes(data))
+    assert report is None or report["ok"] is False
 
 
 _reference: dict[bytes, dict[str, object]] = {}
@@ -193,3 +262,52 @@ def test_parallel_runner_reports_the_same_failure(tmp_path: object,
         parallel = report_to_json(Verification(source, runner=runner).run())
     assert serial["ok"] is False
     assert parallel == serial
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_scanning_bundle_by_bundle_gives_the_same_report(
+    small_bundle: tuple[bytes, SimulationResult], data: st.DataObject,
+) -> None:
+    """A chunk's bundles are scanned in groups bounded by size (hostile bundles are large):
+    a group of one bundle gives the report a group of the whole chunk gives, errors included."""
+    from unittest.mock import patch
+
+    from fedpetition.core import logcheck
+
+    original, _ = small_bundle
+    with zipfile.ZipFile(io.BytesIO(original)) as z:
+        bundles = sorted(n for n in z.namelist() if "/tile/entries/" in n)
+        victim = data.draw(st.sampled_from(bundles), label="bundle")
+        content = bytearray(z.read(victim))
+    position = data.draw(st.integers(0, len(content) - 1), label="position")
+    content[position] ^= data.draw(st.integers(1, 255), label="xor")
+    tampered = rewrite(original, {victim: bytes(content)})
+    whole = run(tampered)
+    with patch.object(logcheck, "_GROUP_BYTES", 1):
+        assert run(tampered) == whole
+
+
+@pytest.mark.parametrize("group_bytes", [1, 1 << 22])
+def test_time_order_is_checked_across_bundles(group_bytes: int) -> None:
+    """An entry earlier than the last one of the bundle before it is refused at its index,
+    whether the two bundles were scanned together or apart."""
+    import dataclasses
+    from unittest.mock import patch
+
+    from fedpetition.core import logcheck, tiles
+    from fedpetition.core.entries import parse_entry
+
+    original, _ = build_bundle(nodes=1, signatures=800, duplicates=0, withdrawals=0)
+    with zipfile.ZipFile(io.BytesIO(original)) as z:
+        first, second = sorted(n for n in z.namelist() if "/tile/entries/" in n)[:2]
+        before = tiles.decode_entry_bundle(z.read(first), 256)
+        entries = tiles.decode_entry_bundle(z.read(second), 256)
+    earlier = parse_entry(before[-1]).time - 3600
+    entries[0] = dataclasses.replace(parse_entry(entries[0]), time=earlier).encode()
+    tampered = rewrite(original, {second: tiles.encode_entry_bundle(entries)})
+    with patch.object(logcheck, "_GROUP_BYTES", group_bytes):
+        report = run(tampered)
+    failed = [s for s in report["steps"] if s["status"] == "fail"]  # type: ignore[union-attr]
+    assert [(s["step"], s["index"]) for s in failed] == [("entry-format", 256)]
+    assert f"entry time {earlier} is before" in failed[0]["detail"]

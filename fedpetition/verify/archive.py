@@ -25,11 +25,14 @@ MAX_MEMBER_SIZE = tiles.TILE_WIDTH * (2 + tiles.MAX_ENTRY_SIZE)
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no time: bundles are reproducible
 
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
-                   RuntimeError, ValueError, UnicodeDecodeError, KeyError)
+                   OverflowError, RuntimeError, ValueError, UnicodeDecodeError, KeyError)
 
 
 _LOCAL_HEADER = struct.Struct("<4sHHH16xHH")  # signature, version, flags, method, name and
 # extra lengths of a zip local file header (APPNOTE.TXT 4.3.7)
+# General purpose flags a member read directly must not have (APPNOTE.TXT 4.4.4):
+# encrypted (bit 0), sizes in a data descriptor (3), patched data (5), strong encryption (6).
+_UNUSUAL_FLAGS = 0x01 | 0x08 | 0x20 | 0x40
 
 
 class ZipSource:
@@ -95,23 +98,24 @@ class ZipSource:
 
     def _direct(self, info: zipfile.ZipInfo) -> bytes | None:
         """The member's bytes if its local header is plain and its CRC matches, else None."""
-        if self._fd is None or info.flag_bits & 0x49:  # encrypted, or a data descriptor
+        if (self._fd is None or info.flag_bits & _UNUSUAL_FLAGS
+                or info.compress_size != info.file_size):
             return None
         name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
         try:
             head = os.pread(self._fd, _LOCAL_HEADER.size + len(name), info.header_offset)
-        except OSError:
+        except (OSError, OverflowError):  # OverflowError: an offset beyond any file
             return None
         if len(head) != _LOCAL_HEADER.size + len(name):
             return None
         signature, _, flags, method, name_size, extra_size = _LOCAL_HEADER.unpack_from(head)
-        if (signature != b"PK\x03\x04" or flags & 0x49 or method != zipfile.ZIP_STORED
-                or head[_LOCAL_HEADER.size:] != name):
+        if (signature != b"PK\x03\x04" or flags & _UNUSUAL_FLAGS
+                or method != zipfile.ZIP_STORED or head[_LOCAL_HEADER.size:] != name):
             return None
         try:
             data = os.pread(self._fd, info.file_size,
                             info.header_offset + _LOCAL_HEADER.size + name_size + extra_size)
-        except OSError:
+        except (OSError, OverflowError):
             return None
         return data if len(data) == info.file_size and zlib.crc32(data) == info.CRC else None
 
