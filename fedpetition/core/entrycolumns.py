@@ -73,17 +73,19 @@ def _windows(sample: bytes, variable: list[range]) -> list[tuple[int, np.uint64,
 # "method" "email", "nullifier", 32 bytes, "petition", 32 bytes, then for the
 # 0x87 header "region" and 2 to 6 characters, then "time", the hour, "type" "sign".
 _SAMPLE = SignEntry(b"\x00" * 32, b"\x00" * 32, b"\x00" * 32, 0x01020300 // 3600 * 3600).encode()
+_COMMITMENT = 14  # offsets of the 32-byte fields
 _NULLIFIER = 71
 _PETITION = 114
 _HEAD = 146  # bytes before the region or the time: the same in every layout
 _TAIL = 20  # "time" 0xce, 4 bytes of hour, "type" "sign"
 _TIME = -14  # from the end
+assert _SAMPLE[_COMMITMENT - 12:_COMMITMENT] == b"commitment\xc4\x20"
 assert _SAMPLE[_NULLIFIER - 12:_NULLIFIER] == b"\xa9nullifier\xc4\x20"
 assert _SAMPLE[_PETITION - 11:_PETITION] == b"\xa8petition\xc4\x20"
 assert _SAMPLE[_TIME - 6:_TIME] == b"\xa4time\xce" and len(_SAMPLE) == _HEAD + _TAIL
-_HEAD_WINDOWS = _windows(_SAMPLE[:_HEAD], [range(1), range(14, 46), range(_NULLIFIER, _NULLIFIER
-                                                                           + 32),
-                                           range(_PETITION, _PETITION + 32)])
+_HEAD_WINDOWS = _windows(_SAMPLE[:_HEAD], [  # the map header is checked on its own
+    range(1), range(_COMMITMENT, _COMMITMENT + 32), range(_NULLIFIER, _NULLIFIER + 32),
+    range(_PETITION, _PETITION + 32)])
 _TAIL_WINDOWS = [(at - _TAIL, value, mask) for at, value, mask
                  in _windows(_SAMPLE[_HEAD:], [range(6, 10)])]
 # With a region: "\xa6region" and the fixstr header of its 2 to 6 characters.
