@@ -17,7 +17,7 @@ from typing import Any
 from fedpetition.core.witness import Evidence
 from fedpetition.core.witness import LogRecord as WitnessRecord
 from fedpetition.federation.delivery import Delivery, PeerState
-from fedpetition.node.errors import NodeError
+from fedpetition.node.errors import ConfigError, NodeError
 
 
 class StaleLogError(NodeError):
@@ -543,6 +543,30 @@ def migrations(backend: str) -> list[tuple[int, str]]:
         if name.endswith(".sql"):
             found.append((int(name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def pending_after(backend: str, current: int) -> list[int]:
+    """The backend's migrations a database at schema ``current`` lacks; refuses a database
+    newer than this code."""
+    known = [number for number, _ in migrations(backend)]
+    if current > (known[-1] if known else 0):
+        raise ConfigError(f"database schema {current} is newer than this fedpetition knows: "
+                          "upgrade fedpetition")
+    return [number for number in known if number > current]
+
+
+def lacking(pending: list[int]) -> ConfigError:
+    """Why a node does not start on a database with migrations ``pending``."""
+    return ConfigError(f"database schema {pending[0] - 1} lacks migrations "
+                       f"{pending[0]}-{pending[-1]}: run `fedpetition migrate`")
+
+
+def evidence_row(row: Sequence[Any]) -> tuple[int, Evidence]:
+    """A stored ``(at, origin, kind, recorded, offending, proof)`` row of
+    ``witness_evidence`` (the proof's hashes concatenated) as evidence."""
+    at, origin, kind, recorded, offending, proof = row
+    return int(at), Evidence(kind, origin, recorded, offending,
+                             tuple(bytes(proof[i:i + 32]) for i in range(0, len(proof), 32)))
 
 
 def note_size(note: bytes) -> int:

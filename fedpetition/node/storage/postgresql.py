@@ -48,9 +48,12 @@ from .base import (
     Storage,
     Table,
     check_table,
+    evidence_row,
     first,
+    lacking,
     migrations,
     note_size,
+    pending_after,
 )
 
 log = logging.getLogger("fedpetition.storage")
@@ -145,8 +148,7 @@ class PostgreSQLStorage(Storage):
             raise
         if pending:
             await self.close()
-            raise ConfigError(f"database schema {pending[0] - 1} lacks migrations "
-                              f"{pending[0]}-{pending[-1]}: run `fedpetition migrate`")
+            raise lacking(pending)
 
     async def close(self) -> None:
         async with self._lease_lock:
@@ -750,10 +752,7 @@ class PostgreSQLStorage(Storage):
     async def evidence(self) -> list[tuple[int, Evidence]]:
         rows = await self._db().fetch("SELECT at, origin, kind, recorded, offending, proof "
                                       "FROM witness_evidence ORDER BY id")
-        return [(int(at), Evidence(kind, origin, recorded, offending,
-                                   tuple(bytes(proof[i:i + 32])
-                                         for i in range(0, len(proof), 32))))
-                for at, origin, kind, recorded, offending, proof in rows]
+        return [evidence_row(row) for row in rows]
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -810,11 +809,7 @@ async def _schema_version(db: Connection) -> int:
 
 async def _pending(db: Connection) -> list[int]:
     current = await _schema_version(db)
-    known = [number for number, _ in migrations("postgresql")]
-    if current > (known[-1] if known else 0):
-        raise ConfigError(f"database schema {current} is newer than this fedpetition knows: "
-                          "upgrade fedpetition")
-    return [number for number in known if number > current]
+    return pending_after("postgresql", current)
 
 
 async def _queue_sign(db: Connection, signature: int) -> None:

@@ -47,9 +47,12 @@ from .base import (
     Storage,
     Table,
     check_table,
+    evidence_row,
     first,
+    lacking,
     migrations,
     note_size,
+    pending_after,
 )
 
 T = TypeVar("T")
@@ -204,8 +207,7 @@ class SQLiteStorage(Storage):
         pending = await self.pending_migrations() if check else []
         if pending:
             await self.close()
-            raise ConfigError(f"database schema {pending[0] - 1} lacks migrations "
-                              f"{pending[0]}-{pending[-1]}: run `fedpetition migrate`")
+            raise lacking(pending)
 
     async def close(self) -> None:
         thread, self._thread = self._thread, None
@@ -773,10 +775,7 @@ class SQLiteStorage(Storage):
         def fn(db: Connection) -> list[tuple[int, Evidence]]:
             rows = db.execute("SELECT at, origin, kind, recorded, offending, proof FROM "
                               "witness_evidence ORDER BY id").fetchall()
-            return [(int(at), Evidence(kind, origin, recorded, offending,
-                                       tuple(bytes(proof[i:i + 32])
-                                             for i in range(0, len(proof), 32))))
-                    for at, origin, kind, recorded, offending, proof in rows]
+            return [evidence_row(row) for row in rows]
 
         return await self._call(fn)
 
@@ -802,11 +801,7 @@ def _pending(db: Connection) -> list[int]:
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                "applied INTEGER NOT NULL)")
     current = _schema_version(db)
-    known = [number for number, _ in migrations("sqlite")]
-    if current > (known[-1] if known else 0):
-        raise ConfigError(f"database schema {current} is newer than this fedpetition knows: "
-                          "upgrade fedpetition")
-    return [number for number in known if number > current]
+    return pending_after("sqlite", current)
 
 
 def _migrate(db: Connection) -> list[int]:
