@@ -207,6 +207,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+
+
 def _config_path(args: argparse.Namespace) -> Path:
     return Path(args.config or "fedpetition.toml")
 
@@ -380,27 +384,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("serve", help="run a node")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes on one port (PostgreSQL only; default 1)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("migrate", help="apply the database's pending schema migrations")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("export", help="write a stopped node's database to a file")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     p.add_argument("--out", required=True, help="export file to write")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("import", help="load an export into a node's new, empty database")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     p.add_argument("file", help="an export file")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("backup", help="copy a SQLite node's database while it runs")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     p.add_argument("--out", required=True, help="backup file to write")
     p.set_defaults(func=_cmd_backup)
 
@@ -423,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_open_consented)
 
     p = sub.add_parser("admin", help="organiser accounts")
-    p.add_argument("--config", help="the node's config (default ./fedpetition.toml)")
+    _config_option(p)
     admin = p.add_subparsers(dest="admin", required=True)
     a = admin.add_parser("create-organiser", help="create an organiser account")
     a.add_argument("name")
