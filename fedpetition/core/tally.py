@@ -187,10 +187,12 @@ class Grouping:
         return (self.keys[positions] & ((np.uint64(1) << self.bits) - np.uint64(1))).astype(
             np.int64)
 
-    def repeated(self) -> Ints:
-        """The sorted positions in groups of two or more rows, ascending."""
+    def repeated(self) -> tuple[Ints, Ints]:
+        """The sorted positions in groups of two or more rows, ascending, and for each
+        the position where its group starts."""
         later = np.flatnonzero(~self.starts)
-        return np.union1d(later - 1, later)
+        members = np.union1d(later - 1, later)
+        return members, np.maximum.accumulate(np.where(self.starts[members], members, 0))
 
 
 _BLOCK = 1 << 18
@@ -299,7 +301,7 @@ def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nulli
     n = len(kinds)
     grouping = group_rows(nullifiers)
     starts = grouping.starts
-    members = grouping.repeated()  # sorted positions of nullifiers seen more than once
+    members, group_start = grouping.repeated()  # nullifiers seen more than once
     rows = grouping.order(members)
     first_bad = n
     lone_withdrawals = kinds == 0
@@ -308,7 +310,6 @@ def check_log_rules(origin: str, start: int, kinds: npt.NDArray[np.uint8], nulli
         first_bad = int(np.argmax(lone_withdrawals))
     keep = None
     if len(members):
-        group_start = np.maximum.accumulate(np.where(starts[members], members, 0))
         position = members - group_start
         member_kinds = kinds[rows]
         bad = member_kinds != (position % 2 == 0)
@@ -391,10 +392,10 @@ class TallyBuilder:
         self._nullifiers = []
         # Every signed row counts except the later rows of a group (the duplicates);
         # only those few are looked at, with the first row of their group.
-        later = np.flatnonzero(~grouping.starts)
-        run_start = np.append(True, later[1:] != later[:-1] + 1) if len(later) else later
-        first = (later[run_start] - 1)[np.cumsum(run_start) - 1]
-        duplicate_rows = grouping.order(later)
+        members, group_start = grouping.repeated()
+        later = ~grouping.starts[members]
+        first = group_start[later]
+        duplicate_rows = grouping.order(members[later])
         duplicate_log = np.searchsorted(ends, duplicate_rows, side="right")
         counted_by = np.searchsorted(ends, grouping.order(first), side="right")
         hosts = [c.host for c in self._counts]
@@ -415,6 +416,6 @@ class TallyBuilder:
             else:
                 tally.regions[region] += count
             tally.versions[self._versions[version]] += count
-        tally.total = len(values) - len(later)
-        tally.duplicates = len(later)
+        tally.total = len(values) - len(duplicate_rows)
+        tally.duplicates = len(duplicate_rows)
         return tally
