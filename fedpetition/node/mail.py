@@ -177,14 +177,14 @@ class Mail:
     must carry tokens, never an address.
     """
 
-    to: str
+    to: str  # as check_email returns it
     subject: str
     text: str
     html: str | None = None
     links: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_email(self.to)
+        object.__setattr__(self, "to", check_email(self.to))
         # A line break in a header would let the subject add headers of its own.
         if any(unicodedata.category(ch) == "Cc" for ch in self.subject):
             raise ValueError("a mail subject must not contain control characters")
@@ -205,17 +205,17 @@ def render_message(mail: Mail, sender: str, now: datetime | None = None) -> byte
     control characters), so there is nothing to parse, and building a mail costs
     microseconds instead of most of a signature's CPU time. The body is UTF-8
     sent as 8bit (readable in an outbox file, links unbroken) unless a line is too
-    long for that, then base64.
+    long for that, then base64. ``sender`` is an address as :func:`check_email`
+    returns it, as each mailer keeps it.
     """
-    to = check_email(mail.to)
     subject = mail.subject if mail.subject.isascii() else Header(mail.subject, "utf-8").encode()
     headers = [
         f"From: {sender}",
-        f"To: {to}",
+        f"To: {mail.to}",
         f"Subject: {subject}",
         f"Date: {email.utils.format_datetime(now or datetime.now(UTC))}",
         # Passing the domain keeps make_msgid from resolving this machine's name.
-        f"Message-ID: {email.utils.make_msgid(domain=email_domain(sender))}",
+        f"Message-ID: {email.utils.make_msgid(domain=sender.rpartition('@')[2])}",
         "MIME-Version: 1.0",
     ]
     if mail.html is None:
@@ -395,11 +395,10 @@ class SmtpMailer:
     async def send(self, mail: Mail) -> None:
         """Send over one of a few kept-open connections, reconnecting once if it dropped."""
         data = render_message(mail, self.sender)
-        recipient = check_email(mail.to)
-        options = ["SMTPUTF8"] if _needs_smtputf8(self.sender, recipient) else []
+        options = ["SMTPUTF8"] if _needs_smtputf8(self.sender, mail.to) else []
         where = f"SMTP server {self.host}:{self.port}"
         async with self._slots:
-            await self._send(data, recipient, options, where)
+            await self._send(data, mail.to, options, where)
 
     async def _send(self, data: bytes, recipient: str, options: list[str], where: str) -> None:
         client = self._idle.pop() if self._idle else None

@@ -50,7 +50,7 @@ from fedpetition.node.config import NodeConfig
 from fedpetition.node.consented import ConsentKeyError, seal_list
 from fedpetition.node.errors import AddressError, NodeError, SealError
 from fedpetition.node.keys import DataKey
-from fedpetition.node.mail import Mail, Mailer, email_domain, normalise_email
+from fedpetition.node.mail import Mail, Mailer, normalise_email
 from fedpetition.node.metrics import Metrics
 from fedpetition.node.sequencer import PetitionLog, Sequencer
 from fedpetition.node.storage import Organiser, PetitionRecord, SignatureRecord, Storage
@@ -429,9 +429,8 @@ class Node:
                 ) from e
         limits = self.config.limits
         await self.limit(f"sign-ip:{client}", limits.sign_per_ip_per_hour)
-        await self.limit(
-            f"sign-domain:{email_domain(email)}", limits.sign_per_email_domain_per_hour
-        )
+        domain = email.rpartition("@")[2]  # normalised: lower-case ASCII
+        await self.limit(f"sign-domain:{domain}", limits.sign_per_email_domain_per_hour)
         petition_id = view.record.petition_id
         # Keyed on the canonical mailbox (spec §4.6): an alias of an address that
         # signed finds its row. Mail still goes to the address as typed.
@@ -492,6 +491,10 @@ class Node:
         )
 
     async def signer_view(self, token: str) -> SignerView:
+        return (await self._signer(token))[0]
+
+    async def _signer(self, token: str) -> tuple[SignerView, dict[str, Any]]:
+        """The signature a link's token names, with its opened private record."""
         record = (
             await self.storage.signature_by_token(token_hash(token))
             if isinstance(token, str) and 0 < len(token) < 100
@@ -503,7 +506,7 @@ class Node:
         assert petition is not None
         view = await self.view_of(petition)
         private = self._open(record, petition.petition_id)
-        return SignerView(record, view, private["name"], private["email"])
+        return SignerView(record, view, private["name"], private["email"]), private
 
     def _open(self, record: SignatureRecord, petition_id: str) -> dict[str, Any]:
         assert record.sealed is not None
@@ -518,7 +521,7 @@ class Node:
 
     async def confirm(self, token: str, client: str = "unknown") -> SignerView:
         await self.limit(f"confirm-ip:{client}", self.config.limits.confirm_per_ip_per_hour)
-        view = await self.signer_view(token)
+        view, private = await self._signer(token)
         record = view.signature
         if record.status != PENDING:
             return view
@@ -527,7 +530,6 @@ class Node:
         if not view.petition.is_open(self.clock()):
             raise InputError("this petition is closed", status=409, code="closed")
         petition_id = view.petition.record.petition_id
-        private = self._open(record, petition_id)
         salt = private["salt"]
         record_bytes = PrivateRecord(petition_id, private["email"], private["name"]).encode()
         # The origin evaluates its own signers' nullifiers at once; a host's wait for the

@@ -150,6 +150,13 @@ def test_email_domain() -> None:
         email_domain("nobody")
 
 
+def test_mail_keeps_the_checked_address() -> None:
+    # The mailers write this form into the To header and the envelope without checking again.
+    assert MAIL.to == "Alice.Martin@example.org"
+    assert Mail(to=" jörg@BÜCHER.Example ", subject="Hi", text="x").to == (
+        "jörg@xn--bcher-kva.example")
+
+
 def test_mail_refuses_header_injection() -> None:
     with pytest.raises(ValueError, match="subject"):
         Mail(to="alice@example.org", subject="Hi\nBcc: eve@example.org", text="x")
