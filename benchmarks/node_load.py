@@ -30,15 +30,22 @@ ratio of a node doing nothing but answering would be about 0.5.
     python -m benchmarks.node_load [--full] [--signers N] [--concurrency N]
                                    [--seconds S] [--py-spy FILE [--idle] [--gil]] [--keep]
                                    [--postgres URL] [--workers 1,2,4]
+                                   [--smtp-delay MS] [--mail-connections N]
 
 ``--py-spy FILE`` records the node process with py-spy (raw collapsed stacks,
 one line per stack and its sample count) while the signers run.
+
+``--smtp-delay MS`` makes the sink answer every SMTP command that late, as a
+submission server that far away would; ``--mail-connections N`` sets how many
+connections the node keeps to it. The sign call waits for its mail to be
+handed over, so these bound the rate of signatures, not the node's CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import email
 import email.policy
 import json
@@ -379,8 +386,8 @@ def serve_echo(port: int) -> None:
     asyncio.run(main())
 
 
-def make_node(folder: Path, port: int, smtp_port: int, database: str | None = None
-              ) -> tuple[Path, str]:
+def make_node(folder: Path, port: int, smtp_port: int, database: str | None = None,
+              mail_connections: int | None = None) -> tuple[Path, str]:
     """``fedpetition init``, limits raised, mail to the sink; returns (config, API token)."""
     run_cli("init", str(folder), "--port", str(port),
             *(("--database", database) if database else ()))
@@ -395,6 +402,8 @@ def make_node(folder: Path, port: int, smtp_port: int, database: str | None = No
     text = set_setting(text, "mail", "smtp_host", '"127.0.0.1"')
     text = set_setting(text, "mail", "smtp_port", str(smtp_port))
     text = set_setting(text, "mail", "smtp_starttls", "false")
+    if mail_connections is not None:
+        text = set_setting(text, "mail", "connections", str(mail_connections))
     config.write_text(text, encoding="utf-8")
     out = run_cli(
         "admin",
@@ -499,6 +508,21 @@ class Setup:
     label: str
     database: str | None = None  # None: the default SQLite file
     workers: int = 1
+    smtp_delay: float = 0.0  # seconds the sink waits before each reply
+    mail_connections: int | None = None  # [mail] connections; None: the node's default
+
+
+class DistantSMTP(SMTP):
+    """The sink as a distant server: each reply leaves ``delay`` seconds late, as if
+    every command and its answer crossed a network with that round-trip time."""
+
+    def __init__(self, *args: Any, delay: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    async def push(self, status: Any) -> None:
+        await asyncio.sleep(self.delay)
+        await super().push(status)
 
 
 async def bench_echo(signers: int, concurrency: int, seconds: float) -> Load:
@@ -529,13 +553,14 @@ async def bench_node(
     sink = MailSink()
     smtp_port = free_port()
     smtp = await loop.create_server(
-        lambda: SMTP(sink, hostname="sink.invalid", enable_SMTPUTF8=True, loop=loop),
+        lambda: DistantSMTP(sink, hostname="sink.invalid", enable_SMTPUTF8=True, loop=loop,
+                            delay=setup.smtp_delay),
         "127.0.0.1",
         smtp_port,
     )
     port = free_port()
     config, token = await asyncio.to_thread(make_node, folder / "node", port, smtp_port,
-                                            setup.database)
+                                            setup.database, setup.mail_connections)
     base = f"http://127.0.0.1:{port}"
     log_file = (folder / "node.log").open("wb")
     process = subprocess.Popen(
@@ -618,6 +643,8 @@ def bench_node_load(
     keep: bool = False,
     postgres: str | None = None,
     workers: tuple[int, ...] = (1, 2, 4),
+    smtp_delay: float = 0.0,
+    mail_connections: int | None = None,
 ) -> None:
     """Print the node's figures and their baseline; exit non-zero if a tally is wrong.
 
@@ -628,10 +655,14 @@ def bench_node_load(
         f"node: {signers:,} signers (sign, mail, confirm) at concurrency {concurrency}, "
         f"at most {seconds:.0f} s"
     )
+    if smtp_delay:
+        print(f"  the SMTP sink answers each command {smtp_delay * 1000:.0f} ms late; the node "
+              f"keeps {mail_connections or 'its default number of'} connections to it")
     echo = asyncio.run(bench_echo(signers, concurrency, seconds))
-    setups = [Setup("SQLite")]
+    mail = {"smtp_delay": smtp_delay, "mail_connections": mail_connections}
+    setups = [Setup("SQLite", **mail)]
     if postgres:
-        setups += [Setup(f"PostgreSQL, {n} worker{'s' if n > 1 else ''}", postgres, n)
+        setups += [Setup(f"PostgreSQL, {n} worker{'s' if n > 1 else ''}", postgres, n, **mail)
                    for n in workers]
     runs: list[tuple[Setup, NodeRun]] = []
     for setup in setups:
@@ -641,7 +672,7 @@ def bench_node_load(
         try:
             run = asyncio.run(bench_node(folder, signers, concurrency, seconds, py_spy,
                                          py_spy_flags,
-                                         Setup(setup.label, database, setup.workers)))
+                                         dataclasses.replace(setup, database=database)))
         finally:
             if setup.database:
                 drop_schema(setup.database, schema)
@@ -799,6 +830,11 @@ def main() -> None:
                         help="also run on this PostgreSQL server with several workers")
     parser.add_argument("--workers", default="1,2,4",
                         help="with --postgres: the worker counts to run (default 1,2,4)")
+    parser.add_argument("--smtp-delay", type=float, default=0.0, metavar="MS",
+                        help="the SMTP sink answers each command this late, as a distant "
+                        "server would (default 0)")
+    parser.add_argument("--mail-connections", type=int, metavar="N",
+                        help="the node's [mail] connections (default: the node's own)")
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -810,6 +846,7 @@ def main() -> None:
         signers, args.concurrency, seconds, py_spy=args.py_spy, keep=args.keep,
         py_spy_flags=(("--idle",) if args.idle else ()) + (("--gil",) if args.gil else ()),
         postgres=args.postgres, workers=tuple(int(n) for n in args.workers.split(",")),
+        smtp_delay=args.smtp_delay / 1000, mail_connections=args.mail_connections,
     )
 
 

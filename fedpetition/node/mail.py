@@ -337,14 +337,12 @@ def _scrub(text: str) -> str:
     return _ADDRESS_LIKE.sub("<address>", text)
 
 
-POOL_SIZE = 8  # connections kept open to the SMTP server
-
-
 class SmtpMailer:
     """Sends through an SMTP submission server with ``aiosmtplib``.
 
     ``starttls`` requires STARTTLS (port 587); ``tls`` is implicit TLS (port 465);
     with neither, the connection is plain text, for a relay on the same machine.
+    Up to ``connections`` stay open between mails, one mail on each at a time.
     """
 
     def __init__(
@@ -357,6 +355,7 @@ class SmtpMailer:
         starttls: bool = True,
         tls: bool = False,
         timeout: float = 30.0,
+        connections: int = 8,
     ) -> None:
         if starttls and tls:
             raise ValueError("starttls and tls are exclusive: tls is TLS from the first byte")
@@ -369,7 +368,10 @@ class SmtpMailer:
         self.tls = tls
         self.timeout = timeout
         self._idle: list[aiosmtplib.SMTP] = []  # open connections, ready to send
-        self._slots = asyncio.Semaphore(POOL_SIZE)  # sends at once = connections at most
+        if connections < 1:
+            raise ValueError("an SMTP mailer needs at least one connection")
+        self.connections = connections
+        self._slots = asyncio.Semaphore(connections)  # sends at once = connections at most
 
     def __repr__(self) -> str:
         return f"SmtpMailer({self.host!r}, {self.port}, tls={self.tls}, starttls={self.starttls})"
@@ -431,7 +433,7 @@ class SmtpMailer:
             raise MailError(f"{where}: cannot connect or send: {reason}") from None
         finally:
             if client is not None and client.is_connected:
-                self._idle.append(client)  # never more than POOL_SIZE: see _slots
+                self._idle.append(client)  # never more than `connections`: see _slots
 
 
 def mailer_from_config(config: MailSection) -> Mailer:
@@ -447,4 +449,5 @@ def mailer_from_config(config: MailSection) -> Mailer:
         starttls=config.smtp_starttls,
         tls=config.smtp_tls,
         timeout=config.timeout_seconds,
+        connections=config.connections,
     )

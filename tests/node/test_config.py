@@ -51,6 +51,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (mail.smtp_username, mail.smtp_password) == ("", "")
     assert mail.outbox_dir == tmp_path / "outbox"
     assert mail.timeout_seconds == 30.0
+    assert mail.connections == 8
     assert (config.sequencer.period_seconds, config.sequencer.max_batch) == (1.0, 10_000)
     assert config.retention.days_after_close == 30
     limits = config.limits
@@ -89,6 +90,7 @@ def test_rendered_default_config_loads_as_the_defaults(tmp_path: Path) -> None:
         "url",
         "smtp_password",
         "timeout_seconds",
+        "connections",
         "period_seconds",
         "days_after_close",
         "pending_expiry_hours",
@@ -207,7 +209,8 @@ def test_smtp_settings(tmp_path: Path) -> None:
         + 'smtp_password = "hunter2"\n'
         + "smtp_starttls = false\n"
         + "smtp_tls = true\n"
-        + "timeout_seconds = 5\n",
+        + "timeout_seconds = 5\n"
+        + "connections = 32\n",
     )
     mail = config.mail
     assert mail.sender == "Petitions@node-a.example"
@@ -215,6 +218,7 @@ def test_smtp_settings(tmp_path: Path) -> None:
     assert mail.smtp_port == 465  # the implicit-TLS port when smtp_tls is on
     assert (mail.smtp_username, mail.smtp_password) == ("node-a", "hunter2")
     assert mail.timeout_seconds == 5.0
+    assert mail.connections == 32
     assert "hunter2" not in repr(config)
 
 
@@ -305,6 +309,7 @@ BAD = [
     (NODE + '[mail]\nsmtp_password = "p"\n', "[mail] smtp_username: missing while smtp_password"),
     (NODE + '[mail]\noutbox_dir = ""\n', "[mail] outbox_dir: is empty"),
     (NODE + "[mail]\ntimeout_seconds = 0\n", "[mail] timeout_seconds: 0 is out of range"),
+    (NODE + "[mail]\nconnections = 0\n", "[mail] connections: 0 is out of range"),
     (NODE + "[mail]\ntimeout_seconds = nan\n", "[mail] timeout_seconds: nan is out of range"),
     (NODE + "[mail]\ntimeout_seconds = inf\n", "[mail] timeout_seconds: inf is out of range"),
     (NODE + "[sequencer]\nperiod_seconds = 0.01\n", "[sequencer] period_seconds: 0.01 is out of"),
@@ -373,7 +378,7 @@ def test_refusals_name_the_file_the_key_and_the_problem(
 def test_every_setting_has_a_refusal_above() -> None:
     text = render_default_config("node-a.example", "https://node-a.example")
     settings = set(re.findall(r"^(?:# )?([a-z_]+) = ", text, re.MULTILINE))
-    assert len(settings) == 32
+    assert len(settings) == 33
     named = {m.group(1) for _, message in BAD if (m := re.match(r"\[\w+\] (\w+):", message))}
     assert settings <= named
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import email
 import email.policy
 import logging
@@ -261,6 +263,7 @@ class Collector:
     """An aiosmtpd handler that keeps what it receives."""
 
     envelopes: list[Envelope] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)  # the connection each mail came on
     refuse: bool = False
 
     async def handle_RCPT(
@@ -278,6 +281,7 @@ class Collector:
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         self.envelopes.append(envelope)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -350,6 +354,24 @@ async def test_smtp_delivers_the_message(
     assert not logins
 
 
+@pytest.mark.parametrize("connections", [1, 3])
+async def test_smtp_sends_on_at_most_its_connections(
+    smtp_server: tuple[Collector, int, list[tuple[str, str]]], connections: int
+) -> None:
+    collector, port, _ = smtp_server
+    mailer = smtp_mailer(port, connections=connections)
+    mails = [dataclasses.replace(MAIL, to=f"signer{i}@example.org") for i in range(12)]
+    await asyncio.gather(*(mailer.send(mail) for mail in mails))
+    assert sorted(e.rcpt_tos[0] for e in collector.envelopes) == sorted(m.to for m in mails)
+    # Twelve sends at once open as many connections as allowed, then reuse them.
+    assert len(set(collector.peers)) == connections
+
+
+def test_smtp_needs_a_connection() -> None:
+    with pytest.raises(ValueError, match="at least one connection"):
+        SmtpMailer("127.0.0.1", 25, SENDER, starttls=False, connections=0)
+
+
 async def test_smtp_with_login_and_a_utf8_recipient(
     smtp_server: tuple[Collector, int, list[tuple[str, str]]],
 ) -> None:
@@ -413,14 +435,15 @@ def test_mailer_from_config(tmp_path: Path) -> None:
     assert outbox.sender == SENDER
     smtp = mailer_from_config(
         parse_config(
-            node + '[mail]\nsmtp_host = "smtp.example.net"\nsmtp_port = 2525\n',
+            node + '[mail]\nsmtp_host = "smtp.example.net"\nsmtp_port = 2525\nconnections = 3\n',
             tmp_path / "node.toml",
         ).mail
     )
     assert isinstance(smtp, SmtpMailer)
-    assert (smtp.host, smtp.port, smtp.starttls, smtp.tls) == (
+    assert (smtp.host, smtp.port, smtp.starttls, smtp.tls, smtp.connections) == (
         "smtp.example.net",
         2525,
         True,
         False,
+        3,
     )
