@@ -264,7 +264,7 @@ class Collector:
 
     envelopes: list[Envelope] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)  # the connection each mail came on
-    refuse: bool = False
+    refuse: str | None = None  # the reply to RCPT (its address replaces {}), if not 250
 
     async def handle_RCPT(
         self,
@@ -275,7 +275,7 @@ class Collector:
         rcpt_options: list[str],
     ) -> str:
         if self.refuse:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+            return self.refuse.format(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -401,14 +401,61 @@ async def test_smtp_refused_recipient_is_not_named(
     smtp_server: tuple[Collector, int, list[tuple[str, str]]],
 ) -> None:
     collector, port, _ = smtp_server
-    collector.refuse = True
+    collector.refuse = "550 5.1.1 <{}>: Recipient address rejected: User unknown"
     with pytest.raises(MailError) as info:
         await smtp_mailer(port).send(MAIL)
     message = str(info.value)
-    assert message.startswith(f"SMTP server 127.0.0.1:{port} refused the recipient")
+    assert message.startswith(f"SMTP server 127.0.0.1:{port} refused the recipient (550)")
     assert info.value.permanent
     assert "Alice" not in message and "example.org" not in message.lower()
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+async def test_smtp_connection_serves_again_after_a_refusal(
+    smtp_server: tuple[Collector, int, list[tuple[str, str]]],
+) -> None:
+    collector, port, _ = smtp_server
+    mailer = smtp_mailer(port, connections=1)
+    collector.refuse = "450 4.2.0 <{}>: Recipient address rejected: Greylisted"
+    with pytest.raises(MailError, match="refused the recipient") as info:
+        await mailer.send(MAIL)
+    assert not info.value.permanent  # a 4xx: worth trying again later
+    collector.refuse = None
+    await mailer.send(MAIL)  # on the same connection, its envelope reset
+    (envelope,) = collector.envelopes
+    assert envelope.mail_from == SENDER
+    assert envelope.rcpt_tos == ["Alice.Martin@example.org"]
+
+
+async def test_smtp_reconnects_after_the_server_dropped_its_connection() -> None:
+    collector = Collector()
+    port = free_port()
+    mailer = smtp_mailer(port, connections=1)
+    for _ in range(2):  # the second server starts with the mailer's connection dropped
+        controller = Controller(collector, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            await mailer.send(MAIL)
+        finally:
+            controller.stop()
+        await asyncio.sleep(0.05)  # the mailer's side sees the close
+    assert len(collector.envelopes) == 2
+    assert len(set(collector.peers)) == 2
+
+
+async def test_smtp_utf8_address_needs_smtputf8() -> None:
+    collector = Collector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        with pytest.raises(MailError, match="SMTPUTF8") as info:
+            await smtp_mailer(port).send(Mail(to="jörg@bücher.example", subject="x", text="x"))
+        assert info.value.permanent
+        await smtp_mailer(port).send(MAIL)  # an ASCII address goes through
+    finally:
+        controller.stop()
+    assert [e.rcpt_tos for e in collector.envelopes] == [["Alice.Martin@example.org"]]
 
 
 async def test_smtp_server_away() -> None:
