@@ -6,8 +6,9 @@ CPython, more than the two hashes each entry needs. Canonical encoding gives
 every ``sign`` entry whose hour is written as a 32-bit integer (every hour from
 1970-01-01T19:00Z to 2106) one of five byte layouts: without a region, or with a
 region of 2, 4, 5 or 6 characters. :func:`scan_columns` checks arrays of entries
-against those layouts with numpy, reading the buffer as unaligned 64-bit words
-at computed offsets, and extracts the fields as columns.
+against those layouts with numpy: it copies the bytes every layout shares (the
+first 146 and the last 20 of an entry) as rows of 64-bit words, compares their
+constant bytes under a mask, and extracts the fields as columns.
 
 An entry of any other shape (a ``withdraw``, an unusual time, anything
 malformed) goes to :func:`scan_entry`, so the verdicts and fields are exactly
@@ -52,21 +53,13 @@ class EntryColumns:
     region_table: list[str | None]
 
 
-def _windows(sample: bytes, variable: list[range]) -> list[tuple[int, np.uint64, np.uint64]]:
-    """8-byte words covering every constant byte of ``sample``: (offset, value, mask)."""
-    fixed = [not any(i in r for r in variable) for i in range(len(sample))]
-    windows = []
-    offset = 0
-    while offset < len(sample):
-        if not fixed[offset]:
-            offset += 1
-            continue
-        at = min(offset, len(sample) - 8)
-        mask = sum(0xFF << (8 * k) for k in range(8) if fixed[at + k])
-        windows.append((at, np.uint64(int.from_bytes(sample[at:at + 8], "little") & mask),
-                        np.uint64(mask)))
-        offset = at + 8
-    return windows
+def _pattern(sample: bytes, width: int, variable: list[range]) -> tuple[Words, Words]:
+    """The constant bytes of ``sample`` (the rest zero, up to ``width``) and their mask,
+    as little-endian words: a row matches if ``row & mask == value``."""
+    mask = bytes(0 if i >= len(sample) or any(i in r for r in variable) else 0xFF
+                 for i in range(width))
+    value = bytes(b & m for b, m in zip(sample.ljust(width, b"\x00"), mask, strict=True))
+    return np.frombuffer(value, dtype="<u8"), np.frombuffer(mask, dtype="<u8")
 
 
 # A sign entry (spec §4.1, canonical order): map header, "commitment", 32 bytes,
@@ -78,60 +71,89 @@ _NULLIFIER = 71
 _PETITION = 114
 _HEAD = 146  # bytes before the region or the time: the same in every layout
 _TAIL = 20  # "time" 0xce, 4 bytes of hour, "type" "sign"
-_TIME = -14  # from the end
+_TIME = 6  # offset of the hour in the tail
 assert _SAMPLE[_COMMITMENT - 12:_COMMITMENT] == b"commitment\xc4\x20"
 assert _SAMPLE[_NULLIFIER - 12:_NULLIFIER] == b"\xa9nullifier\xc4\x20"
 assert _SAMPLE[_PETITION - 11:_PETITION] == b"\xa8petition\xc4\x20"
-assert _SAMPLE[_TIME - 6:_TIME] == b"\xa4time\xce" and len(_SAMPLE) == _HEAD + _TAIL
-_HEAD_WINDOWS = _windows(_SAMPLE[:_HEAD], [  # the map header is checked on its own
+assert _SAMPLE[_HEAD:_HEAD + _TIME] == b"\xa4time\xce" and len(_SAMPLE) == _HEAD + _TAIL
+# Each row of a canonical length is read as whole words: its first _HEAD bytes rounded
+# up to _HEAD_READ (every such entry is longer), and its last _TAIL_READ bytes (the tail
+# and the 4 bytes before it, which the mask leaves out).
+_HEAD_READ = 152
+_TAIL_READ = 24
+_HEAD_VALUE, _HEAD_MASK = _pattern(_SAMPLE[:_HEAD], _HEAD_READ, [  # the map header: apart
     range(1), range(_COMMITMENT, _COMMITMENT + 32), range(_NULLIFIER, _NULLIFIER + 32),
     range(_PETITION, _PETITION + 32)])
-_TAIL_WINDOWS = [(at - _TAIL, value, mask) for at, value, mask
-                 in _windows(_SAMPLE[_HEAD:], [range(6, 10)])]
+_TAIL_VALUE, _TAIL_MASK = _pattern(bytes(4) + _SAMPLE[_HEAD:], _TAIL_READ, [
+    range(4), range(4 + _TIME, 8 + _TIME)])
 # With a region: "\xa6region" and the fixstr header of its 2 to 6 characters.
 _REGION_WORD = np.uint64(int.from_bytes(b"\xa6region\x00", "little"))
-_REGION_SIZES = (2, 4, 5, 6)  # spec §2.4: XX or XX-Y to XX-YYY
+_REGION_SIZES = (2, 4, 5, 6)  # spec §2.4: XX or XX-Y to XX-YYY (so 2 to 6, not 3)
 _PLAIN_LENGTH = _HEAD + _TAIL
 
 
-def _gather(words: Words, offset: int, at: Ints) -> Words:
-    """The word at ``offset`` from each of ``at`` (a view shifted, not an added array)."""
-    return words[offset:][at] if offset >= 0 else words[at + offset]
+def _rows(buf: bytes, at: Ints, width: int) -> Words:
+    """(len(at), width / 8): the ``width`` bytes from each of ``at``, copied, as words.
+
+    ``buf`` is viewed as overlapping items of ``width`` bytes, one starting at each
+    byte: indexing copies whole items, several times faster in numpy than gathering
+    unaligned words one at a time.
+    """
+    count = max(len(buf) - width + 1, 0)
+    items = np.ndarray((count,), dtype=f"V{width}", buffer=buf, strides=(1,))
+    return items[at].view("<u8").reshape(len(at), width // 8)
 
 
-def _fields(words: Words, at: Ints, offset: int) -> Words:
-    """The 32 bytes at ``offset`` from each of ``at``, as rows of four words."""
-    return np.stack([words[offset + 8 * k:][at] for k in range(4)], axis=1)
+def _matches(rows: Words, value: Words, mask: Words) -> npt.NDArray[np.bool_]:
+    """Which rows hold ``value`` wherever ``mask`` is set (column by column: numpy
+    is slow to broadcast along rows of a few words)."""
+    good = np.ones(len(rows), dtype=bool)
+    for k in np.flatnonzero(mask).tolist():
+        good &= (rows[:, k] & mask[k]) == value[k]
+    return good
+
+
+def _fields(buf: bytes, at: Ints, n: int, rows: Ints) -> Words:
+    """(n, 4): for each of ``rows``, the 32 bytes at its ``at`` as four little-endian
+    words; other rows zero."""
+    values = _rows(buf, at, 32)
+    if len(rows) == n:  # rows are distinct indices below n: all of them
+        return values
+    out = np.zeros((n, 4), dtype=np.uint64)
+    out[rows] = values
+    return out
 
 
 def scan_columns(buf: bytes, starts: Ints, ends: Ints) -> EntryColumns:
     """Scan the entries ``buf[starts[i]:ends[i]]``: the verdicts of ``scan_entry``."""
     n = len(starts)
-    padded = np.frombuffer(buf + bytes(8), dtype=np.uint8)
-    # words[k] is the little-endian word of bytes k..k+7: unaligned, no copy.
-    words: Words = np.ndarray((len(buf) + 1,), dtype="<u8", buffer=padded.data, strides=(1,))
+    data = np.frombuffer(buf, dtype=np.uint8)
     lengths = ends - starts
-    headers = padded[starts]
+    # An empty last entry starts at len(buf): its length alone rules it out.
+    headers = data[np.minimum(starts, len(buf) - 1)] if len(buf) else np.zeros(n, np.uint8)
     region_size = lengths - _PLAIN_LENGTH - 8  # for the 0x87 rows
-    regional = (headers == 0x87) & np.isin(region_size, _REGION_SIZES)
+    regional = (headers == 0x87) & (region_size >= min(_REGION_SIZES)) & (
+        region_size <= max(_REGION_SIZES)) & (region_size != 3)
     rows = np.flatnonzero(((headers == 0x86) & (lengths == _PLAIN_LENGTH)) | regional)
     at, end = starts[rows], ends[rows]
-    good = np.ones(len(rows), dtype=bool)
-    for offset, value, mask in _HEAD_WINDOWS:
-        good &= (_gather(words, offset, at) & mask) == value
-    for offset, value, mask in _TAIL_WINDOWS:
-        good &= (words[end + offset] & mask) == value
-    time = (words[end + _TIME] & np.uint64(0xFFFFFFFF)).astype("<u4").byteswap().astype(np.int64)
+    tails = _rows(buf, end - _TAIL_READ, _TAIL_READ)
+    good = (_matches(_rows(buf, at, _HEAD_READ), _HEAD_VALUE, _HEAD_MASK)
+            & _matches(tails, _TAIL_VALUE, _TAIL_MASK))
+    hour = _TAIL_READ - _TAIL + _TIME
+    time = tails.view(np.uint8)[:, hour:hour + 4].copy().view(">u4")[:, 0].astype(np.int64)
     good &= (time % 3600 == 0) & (time >= _MIN_TIME)
     regions = np.zeros(n, dtype=np.int64)
     table: list[str | None] = [None]
     with_region = np.flatnonzero(regional[rows])
     if len(with_region):
+        # The two words after the head: "region" with its header, then the characters.
+        region_at = at[with_region] + _HEAD
+        words = _rows(buf, region_at, 16)
         size = region_size[rows[with_region]].astype(np.uint64)
         head = _REGION_WORD | ((size + np.uint64(0xA0)) << np.uint64(56))
-        good[with_region] &= _gather(words, _HEAD, at[with_region]) == head
+        good[with_region] &= words[:, 0] == head
         # The characters, with their count in the top byte: one code per region.
-        raw = (_gather(words, _HEAD + 8, at[with_region]) & (
+        raw = (words[:, 1] & (
             (np.uint64(1) << (np.uint64(8) * size)) - np.uint64(1))) | (size << np.uint64(56))
         codes, inverse = np.unique(raw, return_inverse=True)
         index = np.zeros(len(codes), dtype=np.int64)
@@ -142,16 +164,14 @@ def scan_columns(buf: bytes, starts: Ints, ends: Ints) -> EntryColumns:
         region_of = index[inverse.reshape(-1)]
         good[with_region] &= region_of > 0
         regions[rows[with_region]] = region_of
-    rows, at = rows[good], at[good]
+    kept = rows[good]
     ok = np.zeros(n, dtype=bool)
-    ok[rows] = True
+    ok[kept] = True
     kinds = ok.astype(np.uint8)
-    nullifiers = np.zeros((n, 4), dtype=np.uint64)
-    petitions = np.zeros((n, 4), dtype=np.uint64)
+    nullifiers = _fields(buf, at[good] + _NULLIFIER, n, kept)
+    petitions = _fields(buf, at[good] + _PETITION, n, kept)
     times = np.zeros(n, dtype=np.int64)
-    nullifiers[rows] = _fields(words, at, _NULLIFIER)
-    petitions[rows] = _fields(words, at, _PETITION)
-    times[rows] = time[good]
+    times[kept] = time[good]
     regions[~ok] = 0
     for i in np.flatnonzero(~ok).tolist():
         scanned = scan_entry(buf[starts[i]:ends[i]])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fedpetition.core import entrycolumns
 from fedpetition.core.entries import SignEntry, WithdrawEntry, scan_entry
 from fedpetition.core.entrycolumns import scan_columns
 
@@ -75,9 +77,35 @@ def test_every_byte_of_each_layout_is_checked() -> None:
     assert_agrees(raws)
 
 
+def test_canonical_sign_entries_take_the_column_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The five layouts never fall back to scanning entries one by one."""
+    def refuse(raw: bytes) -> None:
+        raise AssertionError(f"fell back to scan_entry for {raw.hex()}")
+
+    raws = [SignEntry(bytes([i]) * 32, bytes([i + 1]) * 32, bytes([i + 2]) * 32,
+                      (1_700_000_000 + 3600 * i) // 3600 * 3600, region=region).encode()
+            for i, region in enumerate([None, "FR", "FR-2", "ES-M", "FR-IDF", "GB-ENG"] * 3)]
+    monkeypatch.setattr(entrycolumns, "scan_entry", refuse)
+    buf = b"".join(len(raw).to_bytes(2, "big") + raw for raw in raws)
+    sizes = np.array([len(raw) for raw in raws], dtype=np.int64)
+    ends = np.cumsum(sizes + 2)
+    columns = scan_columns(buf, ends - sizes, ends)
+    assert columns.ok.all()
+    assert [columns.region_table[r] for r in columns.regions] == [
+        None, "FR", "FR-2", "ES-M", "FR-IDF", "GB-ENG"] * 3
+
+
 def test_empty() -> None:
     columns = scan_columns(b"", np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert len(columns.ok) == 0
+
+
+def test_short_and_empty_entries_at_the_buffer_edges() -> None:
+    """Words are read only inside entries of a canonical length: nothing past the end."""
+    sign = SignEntry(b"p" * 32, b"n" * 32, b"c" * 32, 1_700_000_000 // 3600 * 3600).encode()
+    for raws in ([b""], [b"", b""], [b"\x86"], [b"\x86\xa4type"], [sign, b""], [b"", sign],
+                 [sign[:-1]], [sign, sign[:-1]], [sign + b"\x00"]):
+        assert_agrees(raws)
 
 
 def test_times_written_wider_than_canonical_are_refused() -> None:
