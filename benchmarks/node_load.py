@@ -799,8 +799,6 @@ def check(run: NodeRun, echo: Load) -> list[str]:
     return problems
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -99,8 +99,6 @@ _MIGRATION_LOCK = ("SELECT pg_advisory_xact_lock(hashtext('fedpetition-migrate')
                    "hashtext(coalesce($1::text, current_schema(), '')))")
 
 
-
-
 class PostgreSQLStorage(Storage):
     """A node's rows in PostgreSQL, shared by every process that serves the node."""
 

@@ -65,8 +65,6 @@ _SIGNATURE_COLUMNS = (
 MAX_GROUP = 512  # writes committed together at most
 
 
-
-
 @dataclass
 class _Job:
     fn: Callable[[Connection], Any]
@@ -790,8 +788,6 @@ def _queue_sign(db: Connection, signature: int) -> None:
         "FROM signatures WHERE id = ?", (signature,))
 
 
-
-
 def _schema_version(db: Connection) -> int:
     row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
@@ -822,8 +818,6 @@ def _migrate(db: Connection) -> list[int]:
     return pending
 
 
-
-
 def _organiser(db: Connection, where: str, args: Sequence[Any]) -> Organiser | None:
     row = db.execute(f"SELECT id, name, password_hash FROM organisers WHERE {where}",
                      args).fetchone()
@@ -849,8 +843,6 @@ def _petitions(db: Connection, where: str, args: Sequence[Any]) -> list[Petition
             created=row[5], closed_at=row[6], versions=tuple(bytes(v[0]) for v in versions),
             roster=bytes(row[7]), origin_key=row[8], origin_url=row[9]))
     return result
-
-
 
 
 def _statements(script: str) -> list[str]:
