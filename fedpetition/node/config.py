@@ -701,7 +701,8 @@ def render_default_config(
                 DEFAULT_OUTBOX_DIR,
                 "Where mails are written as .eml files without SMTP.",
             ),
-            ("timeout_seconds", DEFAULT_MAIL_TIMEOUT, "Give up on an SMTP step after this long."),
+            ("timeout_seconds", DEFAULT_MAIL_TIMEOUT,
+             "Give up on connecting to the SMTP server, or on one mail, after this long."),
             (
                 "connections",
                 DEFAULT_MAIL_CONNECTIONS,

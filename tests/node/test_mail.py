@@ -263,8 +263,9 @@ class Collector:
     """An aiosmtpd handler that keeps what it receives."""
 
     envelopes: list[Envelope] = field(default_factory=list)
-    peers: list[Any] = field(default_factory=list)  # the connection each mail came on
+    peers: list[Any] = field(default_factory=list)  # the connection of each RCPT
     refuse: str | None = None  # the reply to RCPT (its address replaces {}), if not 250
+    stall: float = 0.0  # seconds before answering the message
 
     async def handle_RCPT(
         self,
@@ -274,14 +275,15 @@ class Collector:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        self.peers.append(session.peer)
         if self.refuse:
             return self.refuse.format(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.stall)
         self.envelopes.append(envelope)
-        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -425,6 +427,23 @@ async def test_smtp_connection_serves_again_after_a_refusal(
     (envelope,) = collector.envelopes
     assert envelope.mail_from == SENDER
     assert envelope.rcpt_tos == ["Alice.Martin@example.org"]
+
+
+async def test_smtp_gives_up_on_a_mail_after_the_timeout(
+    smtp_server: tuple[Collector, int, list[tuple[str, str]]],
+) -> None:
+    collector, port, _ = smtp_server
+    mailer = SmtpMailer("127.0.0.1", port, SENDER, starttls=False, timeout=0.3, connections=1)
+    _OPEN.append(mailer)
+    collector.stall = 1.0  # the answer to the message comes after the deadline
+    with pytest.raises(MailError, match="cannot connect or send: TimeoutError") as info:
+        await mailer.send(MAIL)
+    assert not info.value.permanent
+    collector.stall = 0.0
+    await mailer.send(MAIL)  # on a new connection: the stalled one was closed
+    assert len(collector.envelopes) == 1
+    stalled, sent = collector.peers
+    assert stalled != sent
 
 
 async def test_smtp_reconnects_after_the_server_dropped_its_connection() -> None:
