@@ -376,11 +376,13 @@ class TileHashReader:
     ``read_tile(coord)`` returns the bytes of a hash tile of the tree of ``size``
     (full, or the partial one that size requires). Merkle level ``l`` lives in tile
     level ``l // 8``; the ``l % 8`` levels inside a tile are recomputed by hashing
-    (tlog-tiles "Merkle Tree"). Tiles read are cached for the reader's lifetime, so
-    use one reader per request or per batch of proofs.
+    (tlog-tiles "Merkle Tree"). Tiles read and hashes recomputed are kept for the
+    reader's lifetime, so use one reader per request or per batch of proofs. If
+    ``read_tile`` raises, nothing is kept for that tile: a caller that fetches it
+    and asks again finds everything computed before still there.
     """
 
-    __slots__ = ("_cache", "_read_tile", "_size")
+    __slots__ = ("_cache", "_hashes", "_read_tile", "_size")
 
     def __init__(self, size: int, read_tile: Callable[[TileCoord], bytes]) -> None:
         if size < 0:
@@ -388,6 +390,7 @@ class TileHashReader:
         self._size = size
         self._read_tile = read_tile
         self._cache: dict[tuple[int, int], bytes] = {}
+        self._hashes: dict[tuple[int, int], bytes] = {}  # recomputed inside a tile
 
     @property
     def size(self) -> int:
@@ -431,7 +434,10 @@ class TileHashReader:
         start = (first % TILE_WIDTH) * HASH_SIZE
         if inner == 0:
             return data[start : start + HASH_SIZE]
-        count = 1 << inner
-        return merkle_root(
-            [data[i : i + HASH_SIZE] for i in range(start, start + count * HASH_SIZE, HASH_SIZE)]
-        )
+        known = self._hashes.get((level, index))
+        if known is None:
+            count = 1 << inner
+            known = self._hashes[(level, index)] = merkle_root(
+                [data[i : i + HASH_SIZE]
+                 for i in range(start, start + count * HASH_SIZE, HASH_SIZE)])
+        return known

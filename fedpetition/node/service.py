@@ -696,7 +696,8 @@ class Node:
         """A Merkle proof over the log at ``size``, computed from stored tiles.
 
         ``compute`` runs against a tile reader; the tiles it asks for are read
-        from storage (asynchronously) and it runs again until it has them all.
+        from storage (asynchronously) and it runs again until it has them all,
+        with the same reader, which keeps what it hashed on the way.
         """
         cache: dict[tiles.TileCoord, bytes] = {}
 
@@ -705,9 +706,10 @@ class Node:
                 raise _Missing(coord)
             return cache[coord]
 
+        reader = tiles.TileHashReader(size, read)
         while True:
             try:
-                return compute(tiles.TileHashReader(size, read))
+                return compute(reader)
             except _Missing as missing:
                 data = await self.storage.read_file(petition, missing.coord.path)
                 if data is None:

@@ -480,6 +480,46 @@ def test_tile_reader_three_levels() -> None:
     assert from_tiles(16, 0) == root(hashes[:65_536])
 
 
+def test_tile_reader_keeps_its_hashes_across_missing_tiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller that fetches each missing tile and asks again (as a node does from its
+    storage) hashes no more than one that had every tile at hand."""
+    n = 70_000
+    hashes = leaves(n)
+    store = TileStore(hashes)
+    calls: list[int] = []
+
+    def counting_root(level: list[bytes]) -> bytes:
+        calls.append(len(level))
+        return root(level)
+
+    monkeypatch.setattr("fedpetition.core.tiles.merkle_root", counting_root)
+    fetched: dict[TileCoord, bytes] = {}
+
+    def read(coord: TileCoord) -> bytes:
+        if coord not in fetched:
+            raise KeyError(coord)
+        return fetched[coord]
+
+    reader = TileHashReader(n, read)
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            proof = inclusion_proof(35_000, n, reader)
+            break
+        except KeyError as missing:
+            (coord,) = missing.args
+            fetched[coord] = store.read(coord)
+    assert attempts == len(fetched) + 1 > 2
+    retried = list(calls)
+    calls.clear()
+    assert inclusion_proof(35_000, n, TileHashReader(n, store.read)) == proof
+    assert retried == calls
+    assert proof == inclusion_proof(35_000, n, hash_at_from_leaves(hashes))
+
+
 def test_tile_reader_errors() -> None:
     hashes = leaves(300)
     store = TileStore(hashes)
