@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from fedpetition.core.errors import DecodeError
 from fedpetition.core.names import check_language, check_node_name
 from fedpetition.node.errors import AddressError, ConfigError
+from fedpetition.node.mail import DEFAULT_CONNECTIONS as DEFAULT_MAIL_CONNECTIONS
 from fedpetition.node.mail import check_email
 
 __all__ = [
@@ -57,9 +58,6 @@ FALLBACK_SENDER = "noreply@localhost.invalid"
 DEFAULT_SMTP_PORT = 587
 DEFAULT_SMTP_TLS_PORT = 465
 DEFAULT_MAIL_TIMEOUT = 30.0
-# A mail holds its connection for four round trips (MAIL, RCPT, DATA, the message):
-# with 8, a server 50 ms away takes about 40 mails a second (docs/scaling.md).
-DEFAULT_MAIL_CONNECTIONS = 8
 DEFAULT_OUTBOX_DIR = "outbox"
 DEFAULT_PERIOD_SECONDS = 1.0
 DEFAULT_REFRESH_SECONDS = 30.0
