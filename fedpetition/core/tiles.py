@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from .errors import DecodeError, LocalProtocolError
-from .merkle import HASH_SIZE, RootBuilder
+from .merkle import HASH_SIZE, HashAt, RootBuilder
 from .merkle import root as merkle_root
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "parse_path",
     "tile_path",
     "tiles_for_size",
+    "tiles_needed",
 ]
 
 TILE_HEIGHT = 8  # tlog-tiles "Merkle Tree": tiles of height 8
@@ -397,28 +398,30 @@ class TileHashReader:
         """The tree size the reader serves hashes for."""
         return self._size
 
+    def _coord(self, level: int, index: int) -> TileCoord:
+        """Tile ``index`` of tile level ``level``, full or as partial as the size makes it."""
+        if (index + 1) << (TILE_HEIGHT * (level + 1)) <= self._size:
+            width = TILE_WIDTH
+        else:
+            width = (self._size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+        return TileCoord(level, index, width)
+
     def _tile(self, level: int, index: int) -> bytes:
         key = (level, index)
         data = self._cache.get(key)
         if data is not None:
             return data
-        shift = TILE_HEIGHT * (level + 1)
-        if (index + 1) << shift <= self._size:
-            width = TILE_WIDTH
-        else:
-            width = (self._size >> (TILE_HEIGHT * level)) % TILE_WIDTH
-        coord = TileCoord(level, index, width)
+        coord = self._coord(level, index)
         data = self._read_tile(coord)
-        if len(data) != width * HASH_SIZE:
+        if len(data) != coord.width * HASH_SIZE:
             raise DecodeError(
-                f"tile {coord.path} is {len(data)} bytes, expected {width * HASH_SIZE}"
+                f"tile {coord.path} is {len(data)} bytes, expected {coord.width * HASH_SIZE}"
             )
         data = bytes(data)
         self._cache[key] = data
         return data
 
-    def __call__(self, level: int, index: int) -> bytes:
-        """Hash of the perfect subtree over leaves [index * 2**level, (index+1) * 2**level)."""
+    def _check(self, level: int, index: int) -> None:
         if (
             not 0 <= level < TILE_HEIGHT * (MAX_LEVEL + 1)
             or index < 0
@@ -428,6 +431,16 @@ class TileHashReader:
                 f"no complete subtree at level {level}, index {index} "
                 f"in a tree of size {self._size}"
             )
+
+    def tile_of(self, level: int, index: int) -> TileCoord:
+        """The tile that :meth:`__call__` reads for the same subtree (reading nothing)."""
+        self._check(level, index)
+        tile_level, inner = divmod(level, TILE_HEIGHT)
+        return self._coord(tile_level, (index << inner) >> TILE_HEIGHT)
+
+    def __call__(self, level: int, index: int) -> bytes:
+        """Hash of the perfect subtree over leaves [index * 2**level, (index+1) * 2**level)."""
+        self._check(level, index)
         tile_level, inner = divmod(level, TILE_HEIGHT)
         first = index << inner  # position among the hashes of tile level `tile_level`
         data = self._tile(tile_level, first >> TILE_HEIGHT)
@@ -441,3 +454,21 @@ class TileHashReader:
                 [data[i : i + HASH_SIZE]
                  for i in range(start, start + count * HASH_SIZE, HASH_SIZE)])
         return known
+
+
+def tiles_needed(size: int, compute: Callable[[HashAt], object]) -> list[TileCoord]:
+    """The tiles ``compute`` reads through a :class:`TileHashReader` of a tree of ``size``.
+
+    A proof's shape follows from its indices and the tree size alone, so running
+    ``compute`` once over placeholder hashes lists them, without reading any: a
+    reader of stored tiles can then fetch them together.
+    """
+    reader = TileHashReader(size, lambda coord: b"")  # never called
+    wanted: dict[TileCoord, None] = {}
+
+    def placeholder(level: int, index: int) -> bytes:
+        wanted[reader.tile_of(level, index)] = None
+        return bytes(HASH_SIZE)
+
+    compute(placeholder)
+    return list(wanted)

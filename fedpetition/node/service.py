@@ -7,6 +7,7 @@ before it reaches storage, and send mail. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -34,7 +35,7 @@ from fedpetition.core.documents import (
 from fedpetition.core.entries import PrivateRecord, commitment
 from fedpetition.core.errors import FedPetitionError, VerificationError
 from fedpetition.core.log import open_log_checkpoint
-from fedpetition.core.merkle import consistency_proof, inclusion_proof
+from fedpetition.core.merkle import HashAt, consistency_proof, inclusion_proof
 from fedpetition.core.notes import Checkpoint, Signer
 from fedpetition.core.receipts import (
     RECEIPT_STEPS,
@@ -692,12 +693,13 @@ class Node:
         return [*results, (STEP_STILL_IN_LOG, PASS, str(latest.size))]
 
     async def log_proof(self, petition: int, size: int,
-                        compute: Callable[[tiles.TileHashReader], list[bytes]]) -> list[bytes]:
+                        compute: Callable[[HashAt], list[bytes]]) -> list[bytes]:
         """A Merkle proof over the log at ``size``, computed from stored tiles.
 
-        ``compute`` runs against a tile reader; the tiles it asks for are read
-        from storage (asynchronously) and it runs again until it has them all,
-        with the same reader, which keeps what it hashed on the way.
+        Which tiles a proof reads follows from its shape alone: a first run of
+        ``compute`` over placeholder hashes lists them, and they are read from
+        storage together rather than one round trip after another. ``compute``
+        then runs on the tiles, again after reading any it still lacks.
         """
         cache: dict[tiles.TileCoord, bytes] = {}
 
@@ -706,15 +708,21 @@ class Node:
                 raise _Missing(coord)
             return cache[coord]
 
+        await self._read_tiles(petition, tiles.tiles_needed(size, compute), cache)
         reader = tiles.TileHashReader(size, read)
         while True:
             try:
                 return compute(reader)
             except _Missing as missing:
-                data = await self.storage.read_file(petition, missing.coord.path)
-                if data is None:
-                    raise NodeError(f"log file {missing.coord.path} is missing") from None
-                cache[missing.coord] = data
+                await self._read_tiles(petition, [missing.coord], cache)
+
+    async def _read_tiles(self, petition: int, coords: list[tiles.TileCoord],
+                          into: dict[tiles.TileCoord, bytes]) -> None:
+        found = await asyncio.gather(*(self.storage.read_file(petition, c.path) for c in coords))
+        for coord, data in zip(coords, found, strict=True):
+            if data is None:
+                raise NodeError(f"log file {coord.path} is missing")
+            into[coord] = data
 
     # -- personal data requests (GDPR art. 15 and 17) -------------------------
     async def privacy_request(self, email: str, client: str, language: str) -> None:

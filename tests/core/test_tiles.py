@@ -33,6 +33,7 @@ from fedpetition.core.tiles import (
     parse_path,
     tile_path,
     tiles_for_size,
+    tiles_needed,
 )
 
 # Hypothesis: no example database on disk, no per-example deadline.
@@ -463,6 +464,20 @@ def test_tile_reader_matches_leaf_reader(data: st.DataObject, n: int) -> None:
         index = data.draw(st.integers(0, (n >> level) - 1), label="subtree")
         assert from_tiles(level, index) == from_leaves(level, index)
     assert len(store.reads) == len(set(store.reads))  # each tile read once
+
+
+@SETTINGS
+@given(data=st.data(),
+       n=st.integers(1, 3000) | st.sampled_from([65_536, 65_537, 70_000]))  # 3 tile levels
+def test_tiles_needed_are_the_tiles_a_proof_reads(data: st.DataObject, n: int) -> None:
+    store = TileStore(leaves(n))
+    index = data.draw(st.integers(0, n - 1), label="index")
+    old = data.draw(st.integers(1, n), label="old size")
+    for compute in (lambda hash_at: inclusion_proof(index, n, hash_at),
+                    lambda hash_at: consistency_proof(old, n, hash_at)):
+        store.reads.clear()
+        compute(TileHashReader(n, store.read))
+        assert tiles_needed(n, compute) == list(dict.fromkeys(store.reads))
 
 
 def test_tile_reader_three_levels() -> None:
