@@ -25,11 +25,9 @@ import numpy.typing as npt
 
 from . import names
 from .entries import SignEntry, scan_entry
+from .tally import Ints, Words
 
 __all__ = ["EntryColumns", "scan_columns"]
-
-Words = npt.NDArray[np.uint64]
-Ints = npt.NDArray[np.int64]
 
 _MIN_TIME = 0x10000  # an hour below this is written in fewer than 32 bits
 

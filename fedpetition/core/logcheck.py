@@ -28,7 +28,7 @@ from .entries import parse_entry
 from .entrycolumns import EntryColumns, scan_columns
 from .errors import FedPetitionError, VerificationError
 from .notes import Checkpoint
-from .tally import Codes, Ints, LogColumns, Rows, Words, as_words, check_log_rules
+from .tally import Codes, Ints, LogColumns, Rows, Words, as_words, check_log_rules, recode
 
 STEP_ENTRIES = "entry-format"
 STEP_TREE = "tree-hashes"
@@ -215,12 +215,11 @@ class _Columns:
             pairs = version[:count] * len(columns.region_table) + columns.regions[:count]
             codes, inverse = np.unique(pairs, return_inverse=True)
             regions = len(columns.region_table)
-            mapped = np.array([self._table.setdefault(
-                (self._digests[c // regions], columns.region_table[c % regions]),
-                len(self._table)) for c in codes.tolist()], dtype=np.int32)
+            table = [(self._digests[c // regions], columns.region_table[c % regions])
+                     for c in codes.tolist()]
             self._kinds.append(columns.kinds[:count])
             self._nullifiers.append(columns.nullifiers[:count])
-            self._values.append(mapped[inverse.reshape(-1)])
+            self._values.append(recode(self._table, table, inverse.reshape(-1)))
             if self.first_time < 0:
                 self.first_time = int(times[0])
             self.last_time = int(times[count - 1])
@@ -247,13 +246,10 @@ class _Columns:
 
     def result(self, tile_roots: list[bytes], tail: list[bytes],
                error: VerificationError | None) -> ChunkResult:
-        def joined(parts: list[Any], empty: Any) -> Any:
-            return np.concatenate(parts) if parts else empty
-
         return ChunkResult(
-            self.job, tile_roots, tail, joined(self._kinds, np.zeros(0, np.uint8)),
-            joined(self._nullifiers, np.zeros((0, 4), np.uint64)),
-            joined(self._values, np.zeros(0, np.int32)), list(self._table),
+            self.job, tile_roots, tail, _joined(self._kinds, np.zeros(0, np.uint8)),
+            _joined(self._nullifiers, np.zeros((0, 4), np.uint64)),
+            _joined(self._values, np.zeros(0, np.int32)), list(self._table),
             self.first_time, self.last_time,
             None if error is None else (error.step, error.reason, error.index))
 
@@ -288,11 +284,9 @@ class LogMerger:
                                          index=result.job.start))
         if result.last_time >= 0:
             self._last_time = result.last_time
-        codes = np.array([self._table.setdefault(pair, len(self._table))
-                          for pair in result.value_table], dtype=np.int32)
         self._kinds.append(result.kinds)
         self._nullifiers.append(result.nullifiers)
-        self._values.append(codes[result.values] if len(codes) else result.values)
+        self._values.append(recode(self._table, result.value_table, result.values))
         if result.error is not None:
             step, reason, index = result.error
             self._fail(VerificationError(step, reason, log=origin, index=index))
@@ -316,9 +310,9 @@ class LogMerger:
         return tally
 
     def _rules(self) -> LogColumns:
-        kinds = np.concatenate(self._kinds) if self._kinds else np.zeros(0, np.uint8)
+        kinds = _joined(self._kinds, np.zeros(0, np.uint8))
         nullifiers = Rows(self._nullifiers)
-        values = np.concatenate(self._values) if self._values else np.zeros(0, np.int32)
+        values = _joined(self._values, np.zeros(0, np.int32))
         self._kinds, self._nullifiers, self._values = [], [], []
         return check_log_rules(self.origin, 0, kinds, nullifiers, values, list(self._table))
 
@@ -334,6 +328,11 @@ class LogMerger:
             self._fail(e)
         if served != expected:
             self._fail(_tile_error(self.origin, coord, served, expected))
+
+
+def _joined(parts: list[Any], empty: Any) -> Any:
+    """One array of the parts, or ``empty`` if there are none."""
+    return np.concatenate(parts) if parts else empty
 
 
 def _b64(value: bytes) -> str:

@@ -113,7 +113,6 @@ class LogTally:
                              [(digest, region) for _, region, digest in table])
 
 
-
 Words = npt.NDArray[np.uint64]  # 32-byte values as rows of four little-endian words
 Ints = npt.NDArray[np.int64]
 Codes = npt.NDArray[np.int32]  # indexes into a small table
@@ -122,6 +121,15 @@ Codes = npt.NDArray[np.int32]  # indexes into a small table
 def as_words(values: bytes) -> Words:
     """Concatenated 32-byte values as an (n, 4) array of words (no copy)."""
     return np.frombuffer(values, dtype="<u8").reshape(-1, 4)
+
+
+def recode(into: dict[tuple[bytes, str | None], int],
+           table: Sequence[tuple[bytes, str | None]], values: Codes | Ints) -> Codes:
+    """``values``, indexes into ``table``, as indexes into ``into``: one table of
+    (version digest, region) pairs for many chunks or logs, which gains the pairs
+    it lacks."""
+    codes = np.array([into.setdefault(pair, len(into)) for pair in table], dtype=np.int32)
+    return codes[values] if len(codes) else np.zeros(0, dtype=np.int32)
 
 
 class Rows:
@@ -377,11 +385,8 @@ class TallyBuilder:
 
     def add_log(self, host: str, log: CountedLog) -> None:
         signed = log.signed_columns()
-        codes = np.array([self._table.setdefault(pair, len(self._table))
-                          for pair in signed.table], dtype=np.int32)
         self._nullifiers.extend(signed.nullifiers.parts)
-        self._values.append(codes[signed.values] if len(codes) else
-                            np.zeros(0, dtype=np.int32))
+        self._values.append(recode(self._table, signed.table, signed.values))
         self._counts.append(LogCount(log.origin, host, log.entries, len(signed.nullifiers),
                                      log.withdrawn, 0))
 
