@@ -46,6 +46,7 @@ from fedpetition.core.receipts import (
     check_roster,
     verify_receipt,
 )
+from fedpetition.core.verification import FAIL, PASS, SKIP
 from fedpetition.node import i18n
 from fedpetition.node.config import NodeConfig
 from fedpetition.node.consented import ConsentKeyError, seal_list
@@ -69,7 +70,6 @@ RESERVED_SLUGS = frozenset({"node"})
 CONSENTED_BATCH = 1000  # signatures opened at a time for the consented list
 # The receipt check's step after the roster's: this node's log still holds it.
 STEP_STILL_IN_LOG = "receipt-still-in-log"
-PASS, FAIL, SKIP = "pass", "fail", "skip"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
@@ -124,6 +124,12 @@ class PetitionView:
     def hosting(self) -> bool:
         """This node is in the petition's roster: its log counts, it may collect."""
         return any(host.name == self.node for host in self.roster.hosts)
+
+    @property
+    def federated(self) -> bool:
+        """The petition's count spans other nodes' logs: it has several hosts, or
+        another node started it."""
+        return len(self.roster.hosts) > 1 or not self.record.is_local
 
     def is_open(self, now: float) -> bool:
         return self.record.is_open and now < self.latest.deadline and self.hosting
