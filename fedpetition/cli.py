@@ -201,7 +201,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     name = args.name or f"127.0.0.1:{args.port}"
     url = args.public_url or f"http://{name}"
     path = _run(init_node(Path(args.dir), name, url, listen_port=args.port,
-                                 database_url=args.database))
+                          database_url=args.database))
     print(f"created a node in {args.dir}: edit {path}, then run: fedpetition serve --config "
           f"{path}")
     return EXIT_OK

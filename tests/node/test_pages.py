@@ -825,11 +825,16 @@ def test_the_counter_says_when_it_shows_only_this_nodes_count() -> None:
     this node's count as a lower bound, never as the petition's total."""
     from types import SimpleNamespace
 
+    from fedpetition.node.service import PetitionView
+
+    class View(SimpleNamespace):
+        federated = PetitionView.federated  # the real rule, on these few attributes
+
     summaries = [{"total": None}, {"total": 42}]
     federation = SimpleNamespace(summary=lambda view: summaries[0])
     request = SimpleNamespace(app={pages.NODE: SimpleNamespace(federation=federation)})
-    view = SimpleNamespace(count=5, roster=SimpleNamespace(hosts=["a", "b"]),
-                           record=SimpleNamespace(is_local=True))
+    view = View(count=5, roster=SimpleNamespace(hosts=["a", "b"]),
+                record=SimpleNamespace(is_local=True))
     assert pages._count(request, view) == (5, False)  # type: ignore[arg-type]
     summaries.pop(0)
     assert pages._count(request, view) == (42, True)  # type: ignore[arg-type]

@@ -54,7 +54,7 @@ async def _snapshot(node: Node, slug: str) -> tuple[PetitionView, int, bytes, in
     assembles it from the live nodes (``fedpetition bundle``).
     """
     view = await node.petition(slug)
-    if len(view.roster.hosts) > 1 or not view.record.is_local:
+    if view.federated:
         raise InputError("this petition has several hosts: assemble its bundle from all of "
                          "them with `fedpetition bundle <petition URL>`", status=409,
                          code="federated")

@@ -320,14 +320,14 @@ def _petition(
     chart, summary = _chart(view, request_language(request))
     bundle = node.url(f"/petitions/{slug}/bundle.zip")
     federation = node.federation
-    federated = hosts = None
+    federated = _federated(request, view)
+    hosts = None
     verify_command = f"fedpetition verify {bundle}"
-    if federation is not None and (len(view.roster.hosts) > 1 or not view.record.is_local):
-        federated = federation.summary(view)
+    if federation is not None and federated is not None:
         hosts = {h.name: federation.peers.base_of(h.name) + "/" for h in view.roster.hosts}
         verify_command = f"fedpetition verify {federation.petition_url(view.record)}"
     # Thresholds are the petition's, so progress is measured on the federated count.
-    progress, _ = _count(request, view)
+    progress, _ = _shown_count(view, federated)
     return render(
         request,
         "petition.html",
@@ -367,16 +367,25 @@ def _embed_snippet(node: Node, view: PetitionView, lang: str) -> str:
             f'<img src="{badge_url}" alt="{title}">')
 
 
-def _count(request: web.Request, view: PetitionView) -> tuple[int, bool]:
-    """The count shown to other sites, and whether it is the whole petition's: the
-    federated count once known; until then this node's, which is a lower bound."""
+def _federated(request: web.Request, view: PetitionView) -> dict[str, Any] | None:
+    """The federated count as this node knows it, for a petition whose count spans
+    other nodes' logs; None for one counted here alone."""
     federation = request.app[NODE].federation
-    if federation is not None and (len(view.roster.hosts) > 1 or not view.record.is_local):
-        total = federation.summary(view)["total"]
-        if total is not None:
-            return int(total), True
-        return view.count, False
-    return view.count, True
+    return federation.summary(view) if federation is not None and view.federated else None
+
+
+def _shown_count(view: PetitionView, federated: Mapping[str, Any] | None) -> tuple[int, bool]:
+    """The count shown, and whether it is the whole petition's: the federated count once
+    known; until then this node's, which is a lower bound."""
+    if federated is None:
+        return view.count, True
+    total = federated["total"]
+    return (int(total), True) if total is not None else (view.count, False)
+
+
+def _count(request: web.Request, view: PetitionView) -> tuple[int, bool]:
+    """The count shown to other sites (:func:`_shown_count`)."""
+    return _shown_count(view, _federated(request, view))
 
 
 async def check_page(request: web.Request) -> web.Response:
@@ -827,11 +836,7 @@ def _admin_form(
     saved: str | None = None,
     preview: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    federation = request.app[NODE].federation
-    federated = None
-    if view is not None and federation is not None and (
-            len(view.roster.hosts) > 1 or not view.record.is_local):
-        federated = federation.summary(view)
+    federated = _federated(request, view) if view is not None else None
     return render(
         request,
         "admin_form.html",
