@@ -54,7 +54,7 @@ from benchmarks.federation import bench_federated_verify, bench_propagation, sta
 from benchmarks.node_load import bench_node_load, postgres_unreachable
 from benchmarks.nullifiers import bench_nullifiers
 from benchmarks.receipts import bench_receipts
-from fedpetition.core import tiles
+from fedpetition.core import bundlehash, tiles
 from fedpetition.simulate import SimulationSpec, simulate
 from fedpetition.verify.archive import ZipBundleWriter
 
@@ -134,7 +134,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def verify_seconds(path: Path, *options: str) -> tuple[float, float, float]:
+def verify_seconds(path: Path, *options: str, python_loop: bool = False
+                   ) -> tuple[float, float, float]:
     """Wall time, peak RSS of the verifying process, and the sum of its and its worker
     processes' peaks (MB), of ``fedpetition verify`` in a child process.
 
@@ -142,13 +143,15 @@ def verify_seconds(path: Path, *options: str) -> tuple[float, float, float]:
     just simulated the bundle). Each process's own high-water mark (VmHWM) is read
     from /proc every 20 ms while it runs; only growth in its last 20 ms could be
     missed. (Listing every process in /proc at each poll, as this once did, took a
-    fifth of a core away from the verifier.)
+    fifth of a core away from the verifier.) ``python_loop`` makes the child split
+    and hash entry bundles in Python even where the compiled loop was built.
     """
+    env = {**os.environ, "FEDPETITION_PURE_PYTHON": "1"} if python_loop else None
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "fedpetition.cli", "verify",
                                     str(path), *options], stdout=subprocess.DEVNULL,
-                                   stderr=err)
+                                   stderr=err, env=env)
         own = 0.0
         workers: dict[int, float] = {}
         while process.poll() is None:
@@ -173,6 +176,7 @@ def bench_verify(signatures: int, runs: int = 3) -> None:
     timed = [verify_seconds(path) for _ in range(runs)]
     elapsed, rss, tree = (statistics.median(column) for column in zip(*timed, strict=True))
     serial, serial_rss, _ = verify_seconds(path, "--workers", "1")
+    python, python_rss, _ = verify_seconds(path, python_loop=True)
     baselines = [bare_root_seconds(path) for _ in range(runs)]
     baseline = statistics.median(seconds for seconds, _ in baselines)
     count = baselines[0][1]
@@ -181,6 +185,9 @@ def bench_verify(signatures: int, runs: int = 3) -> None:
           f"(with its workers {tree:.0f} MB)   runs: "
           + ", ".join(f"{t:.2f} s" for t, _, _ in timed))
     print(f"  fedpetition verify --workers 1 {serial:5.2f} s   peak RSS {serial_rss:4.0f} MB")
+    print(f"  verify with the Python loop   {python:6.2f} s   peak RSS {python_rss:4.0f} MB"
+          + ("" if bundlehash.COMPILED else "   (the compiled loop is not built: all "
+             "runs above used Python's too)"))
     print(f"  bare RFC 9162 roots (1 core)  {baseline:6.2f} s   runs: "
           + ", ".join(f"{t:.2f} s" for t, _ in baselines))
     print(f"  ratio verify/baseline         {elapsed / baseline:6.2f}")

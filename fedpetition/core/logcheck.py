@@ -1,9 +1,9 @@
 """One log's entries, checked in chunks that can run on several cores (spec §11.3.8-10).
 
 A log is cut into chunks of whole entry bundles. :func:`check_chunk` does the work
-that needs no state from earlier chunks: it decodes entry bundles, scans each
-entry (entry-format), hashes the leaves, compares the level-0 tiles and returns
-the root of every full level-0 tile (tree-hashes). :class:`LogMerger` then takes
+that needs no state from earlier chunks: it splits entry bundles and hashes their
+leaves (:mod:`.bundlehash`), scans each entry (entry-format), compares the level-0
+tiles and returns the root of every full level-0 tile (tree-hashes). :class:`LogMerger` then takes
 the chunk results in order and does what is sequential: time order across
 chunks, each nullifier's state (log-rules), the tiles above level 0 and the root.
 
@@ -14,7 +14,6 @@ processes; the result is the same as running them one after another, here.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -22,7 +21,7 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from . import merkle, tiles
+from . import bundlehash, merkle, tiles
 from .bundle import FileSource
 from .entries import parse_entry
 from .entrycolumns import EntryColumns, scan_columns
@@ -126,7 +125,7 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
     the first in that order.
     """
     origin = job.origin
-    sha256 = hashlib.sha256
+    hash_bundle = bundlehash.hash_entry_bundle
     columns = _Columns(job)
     group: list[bytes] = []  # bundles read but not yet scanned
     lengths: list[Ints] = []
@@ -140,7 +139,7 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
         try:
             data = _read(source, STEP_ENTRIES, f"{origin}/{coord.path}", origin)
             try:
-                raw_entries = tiles.decode_entry_bundle(data, width)
+                hashed = hash_bundle(data, width)
             except FedPetitionError as e:
                 raise VerificationError(STEP_ENTRIES, f"entry bundle {coord.path}: {e}",
                                         log=origin, index=start) from e
@@ -149,21 +148,19 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
             break
         group.append(data)
         group_bytes += len(data)
-        lengths.append(np.fromiter(map(len, raw_entries), dtype=np.int64, count=width))
-        leaves = [sha256(b"\x00" + raw).digest() for raw in raw_entries]
+        lengths.append(hashed.sizes)
         tile = tiles.TileCoord(0, start // _W, width)
         try:
             served = _read(source, STEP_TREE, f"{origin}/{tile.path}", origin)
-            expected = b"".join(leaves)
-            if served != expected:
-                raise _tile_error(origin, tile, served, expected)
+            if served != hashed.leaves:
+                raise _tile_error(origin, tile, served, hashed.leaves)
         except VerificationError as e:
             other_error = e  # after this bundle's entries: scanned below, first
             break
         if width == _W:
-            tile_roots.append(merkle.root(leaves))
+            tile_roots.append(hashed.root)
         else:
-            tail = leaves
+            tail = [hashed.leaves[i:i + 32] for i in range(0, len(hashed.leaves), 32)]
         if group_bytes >= _GROUP_BYTES:
             if not columns.scan(group, lengths):
                 break

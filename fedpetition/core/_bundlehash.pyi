@@ -1,0 +1,3 @@
+# The compiled loop of fedpetition/core/_bundlehash.c (see bundlehash.py).
+
+def hash_bundle(data: bytes, count: int, /) -> tuple[bytes, bytes, bytes] | None: ...
