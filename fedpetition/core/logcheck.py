@@ -210,13 +210,13 @@ class _Columns:
         count = int(failed[0]) if len(failed) else len(sizes)
         if count:
             pairs = version[:count] * len(columns.region_table) + columns.regions[:count]
-            codes, inverse = np.unique(pairs, return_inverse=True)
+            codes, inverse = _unique(pairs)
             regions = len(columns.region_table)
             table = [(self._digests[c // regions], columns.region_table[c % regions])
                      for c in codes.tolist()]
             self._kinds.append(columns.kinds[:count])
             self._nullifiers.append(columns.nullifiers[:count])
-            self._values.append(recode(self._table, table, inverse.reshape(-1)))
+            self._values.append(recode(self._table, table, inverse))
             if self.first_time < 0:
                 self.first_time = int(times[0])
             self.last_time = int(times[count - 1])
@@ -325,6 +325,15 @@ class LogMerger:
             self._fail(e)
         if served != expected:
             self._fail(_tile_error(self.origin, coord, served, expected))
+
+
+def _unique(values: Ints) -> tuple[Ints, Ints]:
+    """``np.unique(values, return_inverse=True)`` for small non-negative integers (a
+    chunk's few (version, region) pairs), by counting instead of sorting."""
+    codes = np.flatnonzero(np.bincount(values))
+    position = np.zeros(int(codes[-1]) + 1, dtype=np.int64)
+    position[codes] = np.arange(len(codes))
+    return codes, position[values]
 
 
 def _joined(parts: list[Any], empty: Any) -> Any:

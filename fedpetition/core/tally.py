@@ -215,15 +215,34 @@ def group_rows(words: Rows) -> Grouping:
     whose truncated words tie (rare by chance, easy to craft) are compared in
     full and, where they differ, sorted again on all four words.
     """
+    bits = index_bits(len(words))
+    keys = sort_keys(words, 0, bits)
+    keys.sort()
+    return group_sorted(words, keys, bits)
+
+
+def index_bits(rows: int) -> np.uint64:
+    """How many low bits of a sort key hold the index of one of ``rows`` rows."""
+    return np.uint64(max(1, (rows - 1).bit_length()))
+
+
+def sort_keys(words: Rows, first: int, bits: np.uint64) -> Words:
+    """Each row's key: its first word with the low ``bits`` bits replaced by its index,
+    counted from ``first``."""
     n = len(words)
-    bits = np.uint64(max(1, (n - 1).bit_length()))
     keys = words.first_words()
     keys >>= bits
     keys <<= bits
     # In blocks, so that no temporary array is as large as the keys.
     for start in range(0, n, _BLOCK):
-        keys[start:start + _BLOCK] |= np.arange(start, min(n, start + _BLOCK), dtype=np.uint64)
-    keys.sort()
+        keys[start:start + _BLOCK] |= np.arange(first + start, first + min(n, start + _BLOCK),
+                                                dtype=np.uint64)
+    return keys
+
+
+def group_sorted(words: Rows, keys: Words, bits: np.uint64) -> Grouping:
+    """:func:`group_rows` for keys made by :func:`sort_keys` from index 0, already sorted."""
+    n = len(words)
     ties = np.concatenate([np.zeros(0, dtype=np.int64)] + [
         start + np.flatnonzero(((keys[start + 1:stop + 1] ^ keys[start:stop]) >> bits) == 0)
         for start, stop in ((s, min(n - 1, s + _BLOCK)) for s in range(0, n - 1, _BLOCK))])
@@ -374,14 +393,23 @@ class TallyBuilder:
     the first of each group, in roster order, is counted; the others are the
     duplicates each pair of logs shares. Memory grows with the signed
     nullifiers, never with the entries.
+
+    A caller that knows how many rows all logs give at most (``rows``; a
+    verifier knows the logs' sizes before it checks them) lets each log's sort
+    keys be built and sorted as the log is added, while later logs are still
+    being checked; :meth:`finish` then only merges the sorted runs.
     """
 
-    def __init__(self, version_numbers: dict[bytes, int]) -> None:
+    def __init__(self, version_numbers: dict[bytes, int], rows: int | None = None) -> None:
         self._versions = version_numbers
         self._table: dict[tuple[bytes, str | None], int] = {}  # (version, region) -> code
         self._counts: list[LogCount] = []
         self._nullifiers: list[Words] = []
         self._values: list[Codes] = []
+        # Each log's sort keys, sorted, one run after another, while ``rows`` holds.
+        self._keys = None if rows is None else np.empty(rows, dtype=np.uint64)
+        self._bits = index_bits(rows or 0)
+        self._added = 0
 
     def add_log(self, host: str, log: CountedLog) -> None:
         signed = log.signed_columns()
@@ -389,11 +417,28 @@ class TallyBuilder:
         self._values.append(recode(self._table, signed.table, signed.values))
         self._counts.append(LogCount(log.origin, host, log.entries, len(signed.nullifiers),
                                      log.withdrawn, 0))
+        start, end = self._added, self._added + len(signed.nullifiers)
+        if self._keys is not None and end > len(self._keys):
+            self._keys = None  # more rows than announced: one sort at the end
+        if self._keys is not None:
+            run = self._keys[start:end]
+            run[:] = sort_keys(signed.nullifiers, start, self._bits)
+            run.sort()
+        self._added = end
+
+    def _grouping(self) -> Grouping:
+        rows = Rows(self._nullifiers)
+        if self._keys is None:
+            return group_rows(rows)
+        keys = self._keys[:self._added]
+        self._keys = None
+        keys.sort(kind="stable")  # a merge of the logs' sorted runs
+        return group_sorted(rows, keys, self._bits)
 
     def finish(self) -> Tally:
         tally = Tally(logs=self._counts)
         ends = np.cumsum([c.counted for c in self._counts], dtype=np.int64)
-        grouping = group_rows(Rows(self._nullifiers))
+        grouping = self._grouping()
         self._nullifiers = []
         # Every signed row counts except the later rows of a group (the duplicates);
         # only those few are looked at, with the first row of their group.

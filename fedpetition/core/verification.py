@@ -243,7 +243,9 @@ class Verification:
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
-        builder = TallyBuilder(self._digests)
+        # Signed rows are at most the entries: each log's sort keys are made as it arrives.
+        builder = TallyBuilder(self._digests, rows=sum(
+            lg.checkpoint.size for lg in self._logs_to_check() if lg.checkpoint is not None))
         checked = []
         for log, tally in self._check_all_entries():
             builder.add_log(log.host.name, tally)
@@ -465,7 +467,7 @@ class Verification:
         the returned iterator is read. Only after bundle-members: the chunks of
         a checkpoint that claims an absurd size are never listed.
         """
-        logs = [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
+        logs = self._logs_to_check()
         rules = PetitionRules(
             earliest={d: coarse_time(self._versions[n - 1].created)
                       for d, n in self._digests.items()},
@@ -475,6 +477,9 @@ class Verification:
         jobs = [job for lg, size in zip(logs, sizes, strict=True)
                 for job in chunk_jobs(lg.origin, size, rules)]
         return self._merge(logs, rules, sum(sizes), self.runner(jobs))
+
+    def _logs_to_check(self) -> list[_Log]:
+        return [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
 
     def _merge(self, logs: list[_Log], rules: PetitionRules, total: int,
                results: Iterator[ChunkResult]) -> Iterator[tuple[_Log, LogColumns]]:

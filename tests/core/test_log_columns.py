@@ -12,7 +12,7 @@ from collections import Counter
 from unittest.mock import patch
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fedpetition.core import tally
@@ -100,10 +100,15 @@ def test_group_rows_is_an_exact_stable_grouping(values: list[bytes], block: int)
     assert len(groups) == len(set(values)) == len(set(ordered))
 
 
-@settings(max_examples=200)
-@given(st.lists(logs, min_size=1, max_size=4))
-def test_tally_matches_a_reference(federation: list[list[tuple[bool, bytes, int]]]) -> None:
-    builder = TallyBuilder(VERSIONS)
+@settings(max_examples=300)
+@given(st.lists(logs, min_size=1, max_size=4), st.sampled_from([None, 0, 1, 1000, -1]))
+@example([[(True, b"\x05" * 32, 0)], [(True, b"\x09" * 32, 1), (True, b"\x05" * 32, 2)]], 0)
+def test_tally_matches_a_reference(federation: list[list[tuple[bool, bytes, int]]],
+                                   extra: int | None) -> None:
+    """With or without the number of rows announced (``extra`` rows more than the entries,
+    or one fewer: then the builder must notice and sort everything at the end)."""
+    entries = sum(len(entries) for entries in federation)
+    builder = TallyBuilder(VERSIONS, rows=None if extra is None else max(0, entries + extra))
     counted: dict[bytes, tuple[str, tuple[bytes, str | None]]] = {}
     shared: Counter[tuple[str, str]] = Counter()
     hosts = []
