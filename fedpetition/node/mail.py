@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import string
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ MAX_LOCAL_OCTETS = 64
 
 # RFC 5322 §3.2.3 atext, the characters of an unquoted local part besides dots.
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
+_LOCAL_CHARS = re.compile("[" + re.escape("".join(sorted(_ATEXT)) + ".") + "]*")
 # RFC 1123 §2.1 host name labels, after IDNA has turned the domain into ASCII.
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Anything shaped like an address, to scrub server replies before they reach a log.
@@ -119,9 +121,14 @@ def check_email(address: str) -> str:
     address = address.strip()
     if not address:
         raise AddressError("the email address is empty")
-    for ch in address:
-        if unicodedata.category(ch) == "Cc":
-            raise AddressError(f"the address contains the control character U+{ord(ch):04X}")
+    # Most addresses are printable ASCII: then no character is a control character,
+    # and a local part of atext and dots is checked at once (else one by one below).
+    plain = address.isascii() and address.isprintable()
+    if not plain:
+        for ch in address:
+            if unicodedata.category(ch) == "Cc":
+                raise AddressError(
+                    f"the address contains the control character U+{ord(ch):04X}")
     local, at, domain = address.rpartition("@")
     if not at:
         raise AddressError("the address has no '@'")
@@ -129,10 +136,11 @@ def check_email(address: str) -> str:
         raise AddressError("the address has nothing before '@'")
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise AddressError("the part before '@' has a misplaced dot")
-    for ch in local:
-        problem = _char_problem(ch)
-        if problem is not None:
-            raise AddressError(f"the address {problem}")
+    if not (plain and _LOCAL_CHARS.fullmatch(local)):
+        for ch in local:
+            problem = _char_problem(ch)
+            if problem is not None:
+                raise AddressError(f"the address {problem}")
     if len(local.encode("utf-8")) > MAX_LOCAL_OCTETS:
         raise AddressError(f"the part before '@' is longer than {MAX_LOCAL_OCTETS} bytes")
     ace = _ascii_domain(domain)
@@ -187,11 +195,19 @@ class Mail:
     def __post_init__(self) -> None:
         object.__setattr__(self, "to", check_email(self.to))
         # A line break in a header would let the subject add headers of its own.
-        if any(unicodedata.category(ch) == "Cc" for ch in self.subject):
+        # (Printable ASCII has no control character: the usual case, checked at once.)
+        if not _printable_ascii(self.subject) and any(
+                unicodedata.category(ch) == "Cc" for ch in self.subject):
             raise ValueError("a mail subject must not contain control characters")
         for link in self.links:
+            if _printable_ascii(link) and " " not in link:
+                continue
             if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in link):
                 raise ValueError("a mail link must not contain spaces or control characters")
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
 
 
 def _needs_smtputf8(*addresses: str) -> bool:
@@ -210,11 +226,12 @@ def render_message(mail: Mail, sender: str, now: datetime | None = None) -> byte
     returns it, as each mailer keeps it.
     """
     subject = mail.subject if mail.subject.isascii() else Header(mail.subject, "utf-8").encode()
+    date = _date_of_second(int(time.time())) if now is None else email.utils.format_datetime(now)
     headers = [
         f"From: {sender}",
         f"To: {mail.to}",
         f"Subject: {subject}",
-        f"Date: {email.utils.format_datetime(now or datetime.now(UTC))}",
+        f"Date: {date}",
         # Passing the domain keeps make_msgid from resolving this machine's name.
         f"Message-ID: {email.utils.make_msgid(domain=sender.rpartition('@')[2])}",
         "MIME-Version: 1.0",
@@ -229,6 +246,11 @@ def render_message(mail: Mail, sender: str, now: datetime | None = None) -> byte
     for head, body in parts:
         out += f"--{boundary}\r\n".encode() + _crlf(head) + b"\r\n" + body + b"\r\n"
     return out + f"--{boundary}--\r\n".encode()
+
+
+@functools.lru_cache(maxsize=2)  # every mail sent in the same second has the same Date
+def _date_of_second(second: int) -> str:
+    return email.utils.format_datetime(datetime.fromtimestamp(second, UTC))  # RFC 5322 §3.3
 
 
 MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF

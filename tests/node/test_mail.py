@@ -168,6 +168,39 @@ def test_mail_refuses_header_injection() -> None:
         Mail(to="alice@example.org", subject="Hi", text="x", links=("https://a b",))
 
 
+# Every character up to U+00A0, inside a local part, a subject and a link: printable ASCII
+# is checked at once, the rest one character at a time; both must decide alike.
+CHARACTERS = [chr(c) for c in range(0xA1)]
+ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+            "!#$%&'*+-/=?^_`{|}~.")
+
+
+@pytest.mark.parametrize("ch", CHARACTERS, ids=lambda ch: f"U+{ord(ch):04X}")
+def test_each_character_in_a_local_part(ch: str) -> None:
+    address = f"al{ch}ce@example.org"
+    if ch in ATEXT or (ord(ch) >= 0x80 and ch.isprintable()):
+        assert check_email(address) == address
+        return
+    with pytest.raises(AddressError, match=f"U\\+{ord(ch):04X}"):
+        check_email(address)
+
+
+@pytest.mark.parametrize("ch", CHARACTERS, ids=lambda ch: f"U+{ord(ch):04X}")
+def test_each_character_in_a_subject_and_a_link(ch: str) -> None:
+    control = ch < " " or "\x7f" <= ch <= "\x9f"
+    if control:
+        with pytest.raises(ValueError, match="subject"):
+            Mail(to="alice@example.org", subject=f"a{ch}b", text="x")
+    else:
+        assert Mail(to="alice@example.org", subject=f"a{ch}b", text="x").subject == f"a{ch}b"
+    link = f"https://example.org/{ch}"
+    if control or ch.isspace():
+        with pytest.raises(ValueError, match="link"):
+            Mail(to="alice@example.org", subject="Hi", text="x", links=(link,))
+    else:
+        assert Mail(to="alice@example.org", subject="Hi", text="x", links=(link,)).links
+
+
 # --------------------------------------------------------------------------- outbox
 
 
