@@ -638,3 +638,29 @@ async def test_database_failures_become_the_nodes_errors(databases: Databases) -
             await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
             await admin.close()
         assert await storage.petition_by_slug("clean-air") is not None
+
+
+async def test_a_failed_commit_fails_every_write_of_its_group(tmp_path: Path) -> None:
+    """SQLite commits writes in groups (ADR 3): if the group's transaction fails, each
+    of its writes is answered with the error and none is kept."""
+    from fedpetition.node.storage.sqlite import _DatabaseThread, _Job
+
+    conn = sqlite3.connect(tmp_path / "group.sqlite", isolation_level=None)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    loop = asyncio.get_running_loop()
+
+    def job(fn: Any) -> _Job:
+        return _Job(fn, True, loop, loop.create_future())
+
+    kept = job(lambda db: db.execute("INSERT INTO t VALUES (1)"))
+    breaks = job(lambda db: db.execute("ROLLBACK"))  # ends the group's transaction
+    outcomes = _DatabaseThread._write_group(conn, [kept, breaks])
+    assert [o[0] for o in outcomes] == [kept, breaks]
+    assert all(isinstance(o[2], NodeError) and "database write failed" in str(o[2])
+               for o in outcomes)
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    # Without the saboteur, the same write is kept and answered with its result.
+    [(job_, result, error)] = _DatabaseThread._write_group(conn, [kept])
+    assert (job_, error) == (kept, None) and result is not None
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1
+    conn.close()

@@ -72,18 +72,30 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
-    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
-        def apply() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)
 
+_Outcome = tuple[_Job, Any, BaseException | None]  # a job, its result, or its error
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand results to the coroutines awaiting them: one wake-up of each event loop for
+    all the jobs done together, rather than one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, settled in by_loop.items():
         # A closed loop has nobody waiting for the result; the thread must live on.
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(apply)
+            loop.call_soon_threadsafe(_apply, settled)
+
+
+def _apply(outcomes: list[_Outcome]) -> None:
+    for job, result, error in outcomes:
+        if job.future.done():
+            continue
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
 
 _STOP = object()
@@ -128,25 +140,24 @@ class _DatabaseThread(threading.Thread):
                     break
             stop = _STOP in pending
             jobs = [job for job in pending if job is not _STOP]
-            for job in jobs:
-                if not job.write:
-                    self._read(conn, job)
+            # Reads are answered before the writes' commit, which waits for an fsync.
+            _settle([self._read(conn, job) for job in jobs if not job.write])
             writes = [job for job in jobs if job.write]
             if writes:
-                self._write_group(conn, writes)
+                _settle(self._write_group(conn, writes))
             if stop:
                 return
 
     @staticmethod
-    def _read(conn: Connection, job: _Job) -> None:
+    def _read(conn: Connection, job: _Job) -> _Outcome:
         try:
-            job.settle(job.fn(conn))
+            return job, job.fn(conn), None
         except Exception as e:  # handed to the awaiting coroutine
-            job.settle(error=e)
+            return job, None, e
 
     @staticmethod
-    def _write_group(conn: Connection, jobs: list[_Job]) -> None:
-        results: list[tuple[_Job, Any, BaseException | None]] = []
+    def _write_group(conn: Connection, jobs: list[_Job]) -> list[_Outcome]:
+        results: list[_Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in jobs:
@@ -164,11 +175,8 @@ class _DatabaseThread(threading.Thread):
         except sqlite3.Error as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for job in jobs:
-                job.settle(error=NodeError(f"database write failed: {e}"))
-            return
-        for job, result, error in results:
-            job.settle(result, error)
+            return [(job, None, NodeError(f"database write failed: {e}")) for job in jobs]
+        return results
 
 
 class SQLiteStorage(Storage):
