@@ -3,9 +3,10 @@
 A log is cut into chunks of whole entry bundles. :func:`check_chunk` does the work
 that needs no state from earlier chunks: it splits entry bundles and hashes their
 leaves (:mod:`.bundlehash`), scans each entry (entry-format), compares the level-0
-tiles and returns the root of every full level-0 tile (tree-hashes). :class:`LogMerger` then takes
-the chunk results in order and does what is sequential: time order across
-chunks, each nullifier's state (log-rules), the tiles above level 0 and the root.
+tiles and returns the root of every full level-0 tile (tree-hashes).
+:class:`LogMerger` then takes the chunk results in order and does what is
+sequential: time order across chunks, each nullifier's state (log-rules), the tiles
+above level 0 and the root.
 
 Chunks are independent, so an adapter may run :func:`check_chunk` in worker
 processes; the result is the same as running them one after another, here.
@@ -160,7 +161,8 @@ def check_chunk(source: FileSource, job: ChunkJob) -> ChunkResult:
         if width == _W:
             tile_roots.append(hashed.root)
         else:
-            tail = [hashed.leaves[i:i + 32] for i in range(0, len(hashed.leaves), 32)]
+            size = merkle.HASH_SIZE
+            tail = [hashed.leaves[i:i + size] for i in range(0, len(hashed.leaves), size)]
         if group_bytes >= _GROUP_BYTES:
             if not columns.scan(group, lengths):
                 break
