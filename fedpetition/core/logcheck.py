@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,17 @@ from .entries import parse_entry
 from .entrycolumns import EntryColumns, scan_columns
 from .errors import FedPetitionError, VerificationError
 from .notes import Checkpoint
-from .tally import Codes, Ints, LogColumns, Rows, Words, as_words, check_log_rules, recode
+from .tally import (
+    Codes,
+    Ints,
+    LogColumns,
+    Rows,
+    Words,
+    as_words,
+    check_log_rules,
+    joined,
+    recode,
+)
 
 STEP_ENTRIES = "entry-format"
 STEP_TREE = "tree-hashes"
@@ -246,9 +256,9 @@ class _Columns:
     def result(self, tile_roots: list[bytes], tail: list[bytes],
                error: VerificationError | None) -> ChunkResult:
         return ChunkResult(
-            self.job, tile_roots, tail, _joined(self._kinds, np.zeros(0, np.uint8)),
-            _joined(self._nullifiers, np.zeros((0, 4), np.uint64)),
-            _joined(self._values, np.zeros(0, np.int32)), list(self._table),
+            self.job, tile_roots, tail, joined(self._kinds, np.zeros(0, np.uint8)),
+            joined(self._nullifiers, np.zeros((0, 4), np.uint64)),
+            joined(self._values, np.zeros(0, np.int32)), list(self._table),
             self.first_time, self.last_time,
             None if error is None else (error.step, error.reason, error.index))
 
@@ -309,9 +319,9 @@ class LogMerger:
         return tally
 
     def _rules(self) -> LogColumns:
-        kinds = _joined(self._kinds, np.zeros(0, np.uint8))
+        kinds = joined(self._kinds, np.zeros(0, np.uint8))
         nullifiers = Rows(self._nullifiers)
-        values = _joined(self._values, np.zeros(0, np.int32))
+        values = joined(self._values, np.zeros(0, np.int32))
         self._kinds, self._nullifiers, self._values = [], [], []
         return check_log_rules(self.origin, 0, kinds, nullifiers, values, list(self._table))
 
@@ -336,11 +346,6 @@ def _unique(values: Ints) -> tuple[Ints, Ints]:
     position = np.zeros(int(codes[-1]) + 1, dtype=np.int64)
     position[codes] = np.arange(len(codes))
     return codes, position[values]
-
-
-def _joined(parts: list[Any], empty: Any) -> Any:
-    """One array of the parts, or ``empty`` if there are none."""
-    return np.concatenate(parts) if parts else empty
 
 
 def _b64(value: bytes) -> str:

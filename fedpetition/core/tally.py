@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -116,11 +116,17 @@ class LogTally:
 Words = npt.NDArray[np.uint64]  # 32-byte values as rows of four little-endian words
 Ints = npt.NDArray[np.int64]
 Codes = npt.NDArray[np.int32]  # indexes into a small table
+_Array = TypeVar("_Array", bound="npt.NDArray[Any]")
 
 
 def as_words(values: bytes) -> Words:
     """Concatenated 32-byte values as an (n, 4) array of words (no copy)."""
     return np.frombuffer(values, dtype="<u8").reshape(-1, 4)
+
+
+def joined(parts: Sequence[_Array], empty: _Array) -> _Array:
+    """One array of the parts, or ``empty`` if there are none."""
+    return cast(_Array, np.concatenate(parts)) if parts else empty
 
 
 def recode(into: dict[tuple[bytes, str | None], int],
@@ -174,7 +180,7 @@ class Rows:
 
     def array(self) -> Words:
         """All rows in one array."""
-        return np.concatenate(self.parts) if self.parts else np.zeros((0, 4), np.uint64)
+        return joined(self.parts, np.zeros((0, 4), np.uint64))
 
 
 @dataclass
@@ -455,7 +461,7 @@ class TallyBuilder:
         for log, duplicates in enumerate(np.bincount(duplicate_log,
                                                      minlength=len(hosts)).tolist()):
             self._counts[log].duplicates = duplicates
-        values = np.concatenate(self._values) if self._values else np.zeros(0, np.int32)
+        values = joined(self._values, np.zeros(0, np.int32))
         counted = np.bincount(values, minlength=len(self._table))
         counted -= np.bincount(values[duplicate_rows], minlength=len(self._table))
         for (version, region), count in zip(self._table, counted.tolist(), strict=True):

@@ -243,11 +243,12 @@ class Verification:
         if not self._record(STEP_MEMBERS, self.check_members):
             self._skip_rest(after=STEP_MEMBERS)
             return self.report
+        logs = [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
+        sizes = [lg.checkpoint.size if lg.checkpoint is not None else 0 for lg in logs]
         # Signed rows are at most the entries: each log's sort keys are made as it arrives.
-        builder = TallyBuilder(self._digests, rows=sum(
-            lg.checkpoint.size for lg in self._logs_to_check() if lg.checkpoint is not None))
+        builder = TallyBuilder(self._digests, rows=sum(sizes))
         checked = []
-        for log, tally in self._check_all_entries():
+        for log, tally in self._check_all_entries(logs, sizes):
             builder.add_log(log.host.name, tally)
             checked.append(log)
             log.report.ok = True
@@ -459,27 +460,24 @@ class Verification:
 
     # -- entries --------------------------------------------------------------
 
-    def _check_all_entries(self) -> Iterator[tuple[_Log, LogColumns]]:
-        """entry-format, tree-hashes and log-rules for every log, chunk by chunk.
+    def _check_all_entries(self, logs: list[_Log], sizes: list[int]
+                           ) -> Iterator[tuple[_Log, LogColumns]]:
+        """entry-format, tree-hashes and log-rules for ``logs`` (whose checkpoints
+        have ``sizes`` entries), chunk by chunk.
 
         All chunks of all logs go to the runner at once, so workers never wait
         between logs; results come back in order and are merged log by log as
         the returned iterator is read. Only after bundle-members: the chunks of
         a checkpoint that claims an absurd size are never listed.
         """
-        logs = self._logs_to_check()
         rules = PetitionRules(
             earliest={d: coarse_time(self._versions[n - 1].created)
                       for d, n in self._digests.items()},
             deadline=self._versions[-1].deadline,
         )
-        sizes = [lg.checkpoint.size if lg.checkpoint is not None else 0 for lg in logs]
         jobs = [job for lg, size in zip(logs, sizes, strict=True)
                 for job in chunk_jobs(lg.origin, size, rules)]
         return self._merge(logs, rules, sum(sizes), self.runner(jobs))
-
-    def _logs_to_check(self) -> list[_Log]:
-        return [lg for lg in self._active() if not lg.failed and lg.checkpoint is not None]
 
     def _merge(self, logs: list[_Log], rules: PetitionRules, total: int,
                results: Iterator[ChunkResult]) -> Iterator[tuple[_Log, LogColumns]]:
